@@ -1,0 +1,207 @@
+"""Orchestrates a build: load, render, lint, plan the release, write packages."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import genanki
+
+from . import releasenotes
+from .lint import lint
+from .load import CLOZE_DELETION, load_project
+from .lock import Lock, NoteInput, NoteTypeInput, Release, write_atomic
+from .model import Card, DeckError, DeckSpec, Diagnostic, Project
+from .notetypes import KINDS, NoteType, TemplateSet
+from .package import NoteRecord, PackageContent, card_counts, write_package
+from .render import MarkdownRenderer, MediaFiles, RenderedCard
+
+
+@dataclass(frozen=True)
+class DeckPlan:
+    """One package, validated and ready to write."""
+
+    spec: DeckSpec
+    content: PackageContent
+    cards: tuple[RenderedCard, ...]
+    card_count: int
+    release: Release
+    lock: Lock
+    note_types: tuple[NoteType, ...]
+
+
+@dataclass
+class BuildResult:
+    decks: list[DeckPlan] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+
+def build(
+    root: Path,
+    out: Path | None = None,
+    names: Sequence[str] = (),
+    *,
+    check: bool = False,
+    run_lint: bool = False,
+    preview: bool = False,
+) -> BuildResult:
+    """Build the project's packages; raise DeckError with every problem, writing nothing."""
+    root = root.resolve()
+    out = (out or root / "dist").resolve()
+    project = load_project(root)
+    selected = select_decks(project, names)
+    problems: list[Diagnostic] = []
+    templates = TemplateSet(root)
+    templates.check_override_names(problems)
+    renderer = MarkdownRenderer(root, MediaFiles())
+    rendered: dict[str, RenderedCard] = {}
+    for cards in project.card_files.values():
+        for card in cards:
+            rendered[card.id] = renderer.render_card(card, problems)
+    now = _now()
+    result = BuildResult()
+    for spec in selected:
+        cards = tuple(
+            rendered[card.id]
+            for path in project.deck_files[spec.location.path]
+            for card in project.card_files[path]
+        )
+        plan = _plan_deck(root, spec, cards, templates, renderer.media, now, problems)
+        if plan is not None:
+            result.decks.append(plan)
+        if run_lint or check or preview:
+            result.warnings += lint(cards, spec.lint)
+    if problems:
+        raise DeckError(problems)
+    if check:
+        return result
+    for plan in result.decks:
+        target = out / plan.spec.output
+        write_package(plan.content, target)
+        notes = releasenotes.markdown(plan)
+        notes_path = out / f"{plan.spec.stem}.release-notes.md"
+        write_atomic(notes_path, notes.encode("utf-8"))
+        if plan.release.new_now:
+            plan.lock.write(plan.release.data)
+        result.written += [target, notes_path]
+        if preview:
+            from .preview import write_preview
+
+            result.written.append(write_preview(plan, result.warnings, out))
+    return result
+
+
+def select_decks(project: Project, names: Sequence[str]) -> list[DeckSpec]:
+    """Decks named on the command line (by name or deck file stem), or all."""
+    if not names:
+        return list(project.decks)
+    by_name = {}
+    for deck in project.decks:
+        by_name[deck.name] = deck
+        by_name[Path(deck.location.path).stem] = deck
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        known = ", ".join(sorted(d.name for d in project.decks))
+        raise LookupError(f"no deck named {', '.join(map(repr, unknown))}; decks: {known}")
+    return list(dict.fromkeys(by_name[n] for n in names))
+
+
+def _now() -> int:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.strip().isdigit():
+        return int(epoch)
+    return int(time.time())
+
+
+def note_fields(rendered: RenderedCard) -> tuple[str, ...]:
+    f, card = rendered.fields, rendered.card
+    if card.type == "cloze":
+        return (f["text"], f["extra"], f["source"], card.id)
+    return (f["front"], f["back"], f["extra"], f["source"], card.id)
+
+
+def _plan_deck(
+    root: Path,
+    spec: DeckSpec,
+    cards: tuple[RenderedCard, ...],
+    templates: TemplateSet,
+    media: MediaFiles,
+    now: int,
+    problems: list[Diagnostic],
+) -> DeckPlan | None:
+    before = len(problems)
+    note_types = {
+        kind.type: templates.note_type(
+            kind, spec.name, spec.identity, spec.note_type_version, problems
+        )
+        for kind in KINDS.values()
+    }
+    lock = Lock.for_deck(root, spec, problems)
+    nt_inputs = [
+        NoteTypeInput(str(nt.id), nt.name, nt.kind.fields, nt.fingerprint)
+        for nt in note_types.values()
+    ]
+    lock.check_note_types(nt_inputs, spec, problems)
+    if len(problems) > before:
+        return None
+    inputs = []
+    for rc in cards:
+        card = rc.card
+        nt = note_types[card.type]
+        values = note_fields(rc)
+        parts = dict(zip(nt.kind.fields, values, strict=True))
+        parts.update(tags=" ".join(card.tags), deck=_deck_name(spec, card), type=nt.name)
+        origin = card.was[-1] if card.was else card.id
+        inputs.append(
+            NoteInput(card.id, card.was, genanki.guid_for(spec.identity, origin), parts)
+        )
+    release = lock.plan(inputs, nt_inputs, now)
+    notes = tuple(
+        NoteRecord(
+            guid=release.guids[rc.card.id],
+            note_type=note_types[rc.card.type],
+            fields=note_fields(rc),
+            tags=rc.card.tags,
+            deck=_deck_name(spec, rc.card),
+            mod=release.mods[rc.card.id],
+        )
+        for rc in cards
+    )
+    used = {name for rc in cards for name in rc.media}
+    content = PackageContent(
+        deck_name=spec.name,
+        description=MarkdownRenderer(root, media).html(
+            spec.description, root, spec.location, problems
+        ),
+        notes=notes,
+        note_type_mods={nt.id: release.note_type_mods[str(nt.id)] for nt in note_types.values()},
+        media={name: media.files[name] for name in sorted(used)},
+        timestamp=release.time,
+    )
+    total = 0
+    for (note, count), rc in zip(card_counts(content), cards, strict=True):
+        expected = _expected_cards(rc.card, note.note_type)
+        if count != expected:
+            problems.append(
+                Diagnostic(
+                    rc.card.location,
+                    f"card '{rc.card.id}': the note type's templates make {count} card(s), "
+                    f"expected {expected}; check the templates' front sides",
+                )
+            )
+        total += count
+    return DeckPlan(spec, content, cards, total, release, lock, tuple(note_types.values()))
+
+
+def _expected_cards(card: Card, note_type: NoteType) -> int:
+    if card.type == "cloze":
+        return len({n for n in CLOZE_DELETION.findall(card.text) if int(n) > 0})
+    return len(note_type.templates)
+
+
+def _deck_name(spec: DeckSpec, card: Card) -> str:
+    return f"{spec.name}::{card.subdeck}" if card.subdeck else spec.name

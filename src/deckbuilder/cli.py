@@ -1,0 +1,98 @@
+"""The `build-deck` command: options and output only; the work is in build.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .build import build
+from .model import DeckError
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("decks", nargs=-1, metavar="[DECK]...")
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Project root holding decks/, cards/ and templates/.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the packages and release notes  [default: PROJECT/dist]",
+)
+@click.option("--check", is_flag=True, help="Validate and lint everything; write nothing.")
+@click.option("--lint", "run_lint", is_flag=True, help="Also report rubric warnings (lint).")
+@click.option(
+    "--strict", is_flag=True, help="Treat lint warnings as errors (exit 1 when there are any)."
+)
+@click.option(
+    "--preview", is_flag=True, help="Also write OUT/<deck>.html showing every card (implies --lint)."
+)
+@click.version_option(__version__, "--version", prog_name="build-deck")
+def main(
+    decks: tuple[str, ...],
+    project: Path,
+    out: Path | None,
+    check: bool,
+    run_lint: bool,
+    strict: bool,
+    preview: bool,
+) -> None:
+    """Build Anki packages from the YAML cards of a project.
+
+    Builds every deck file in decks/ (or only the DECKs named, by name or file stem) into
+    dist/<deck>.apkg, with release notes beside each package.
+    """
+    try:
+        result = build(
+            project, out, decks, check=check, run_lint=run_lint or strict, preview=preview
+        )
+    except LookupError as e:
+        raise click.UsageError(str(e)) from None
+    except DeckError as e:
+        for diagnostic in e.diagnostics:
+            click.echo(str(diagnostic), err=True)
+        count = len(e.diagnostics)
+        click.echo(f"{count} error{'s' if count != 1 else ''}; nothing written.", err=True)
+        sys.exit(1)
+    for warning in result.warnings:
+        click.echo(str(warning), err=True)
+    for plan in result.decks:
+        content = plan.content
+        where = "checked, nothing written" if check else f"→ {_show(out, project, plan.spec.output)}"
+        click.echo(
+            f"{plan.spec.name}: {len(content.notes)} notes, {plan.card_count} cards, "
+            f"{len(content.media)} media {where}"
+        )
+        if not check:
+            release = plan.release
+            state = f"release {release.number}" + ("" if release.new_now else " (unchanged)")
+            removed = [c.card_id for c in release.changes if c.kind == "removed"]
+            summary = ", ".join(
+                f"{n} {kind}"
+                for kind in ("added", "changed", "renamed", "removed")
+                if (n := sum(c.kind == kind for c in release.changes))
+            )
+            click.echo(f"  {state}: {summary or 'no note changes'}")
+            if removed and release.new_now:
+                click.echo(
+                    f"  removed from the cards: {', '.join(removed)} — members keep these notes; "
+                    "the release notes tell them how to find them",
+                )
+    if result.warnings:
+        count = len(result.warnings)
+        click.echo(f"{count} lint warning{'s' if count != 1 else ''}.", err=True)
+        if strict:
+            sys.exit(1)
+
+
+def _show(out: Path | None, project: Path, name: str) -> str:
+    folder = out if out is not None else project / "dist"
+    return str(folder / name)

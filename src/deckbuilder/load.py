@@ -1,0 +1,403 @@
+"""Card and deck files -> the model, with every validation a file can fail."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import fields as dataclass_fields
+from pathlib import Path
+
+from .model import (
+    CARD_TYPES,
+    Card,
+    DeckError,
+    DeckSpec,
+    Diagnostic,
+    LintLimits,
+    Location,
+    Project,
+)
+from .yamlsource import Value, YamlProblems, read_yaml
+
+CARD_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+CLOZE_DELETION = re.compile(r"\{\{c(\d+)::")
+DEFAULT_CARD_GLOBS = ("cards/**/*.yaml", "cards/**/*.yml")
+
+CARD_FILE_KEYS = ("deck", "tags", "cards")
+CARD_KEYS = ("id", "type", "front", "back", "text", "extra", "source", "tags", "deck", "was")
+DECK_KEYS = ("name", "identity", "description", "cards", "output", "note_type_version", "lint")
+LINT_KEYS = tuple(f.name for f in dataclass_fields(LintLimits))
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "deck"
+
+
+class _Checker:
+    """Collects diagnostics for one file while reading typed values out of it."""
+
+    def __init__(self, rel: str, problems: list[Diagnostic]) -> None:
+        self.rel = rel
+        self.problems = problems
+
+    def error(self, line: int, message: str) -> None:
+        self.problems.append(Diagnostic(Location(self.rel, line), message))
+
+    def keys(self, value: Value, allowed: tuple[str, ...], what: str) -> dict[str, Value]:
+        assert isinstance(value.data, dict)
+        for key, item in value.data.items():
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                self.error(item.line, f"{what}: unknown key '{key}'{hint}")
+        return value.data
+
+    def mapping(self, value: Value, what: str) -> bool:
+        if value.kind != "map":
+            self.error(value.line, f"{what} must be a mapping of keys to values")
+            return False
+        return True
+
+    def text(self, entries: dict[str, Value], key: str, what: str, required: bool = False) -> str:
+        """Text of `key`; scalars count as text as written (`back: 42` is "42")."""
+        value = entries.get(key)
+        if value is None or value.data is None:
+            if required:
+                line = value.line if value is not None else self._line_of(entries)
+                self.error(line, f"{what}: '{key}' is required")
+            return ""
+        if not value.is_scalar:
+            self.error(value.line, f"{what}: '{key}' must be text, not a {_noun(value)}")
+            return ""
+        text = value.raw
+        if required and not text.strip():
+            self.error(value.line, f"{what}: '{key}' is empty")
+        return text
+
+    def integer(self, entries: dict[str, Value], key: str, what: str, default: int) -> int:
+        value = entries.get(key)
+        if value is None:
+            return default
+        if value.kind != "int" or not isinstance(value.data, int) or value.data < 1:
+            self.error(value.line, f"{what}: '{key}' must be a whole number of at least 1")
+            return default
+        return value.data
+
+    def tags(self, entries: dict[str, Value], what: str) -> tuple[str, ...]:
+        value = entries.get("tags")
+        if value is None or value.data is None:
+            return ()
+        if value.kind != "seq":
+            self.error(value.line, f"{what}: 'tags' must be a list, e.g. [tag-a, tag-b]")
+            return ()
+        assert isinstance(value.data, list)
+        tags = []
+        for item in value.data:
+            if not item.is_scalar or item.data is None:
+                self.error(item.line, f"{what}: a tag must be text, not a {_noun(item)}")
+                continue
+            tag = item.raw
+            if not tag or re.search(r"\s", tag):
+                self.error(item.line, f"{what}: tag '{tag}' must be one word (no spaces)")
+                continue
+            tags.append(tag)
+        return tuple(tags)
+
+    def strings(self, entries: dict[str, Value], key: str, what: str) -> list[tuple[str, int]]:
+        """A list of text items (a single text item is taken as a list of one)."""
+        value = entries.get(key)
+        if value is None or value.data is None:
+            return []
+        items = value.data if value.kind == "seq" else [value]
+        assert isinstance(items, list)
+        out = []
+        for item in items:
+            if not item.is_scalar or item.data is None:
+                self.error(item.line, f"{what}: '{key}' must be a list of text")
+                continue
+            out.append((item.raw, item.line))
+        return out
+
+    @staticmethod
+    def _line_of(entries: dict[str, Value]) -> int:
+        return min((v.line for v in entries.values()), default=1)
+
+
+def _noun(value: Value) -> str:
+    return {"seq": "list", "map": "mapping", "null": "empty value"}.get(value.kind, value.kind)
+
+
+def load_card_file(path: Path, rel: str, problems: list[Diagnostic]) -> tuple[Card, ...]:
+    """Read one card file; append what is wrong with it to `problems`."""
+    try:
+        root = read_yaml(path, rel)
+    except YamlProblems as e:
+        problems.extend(e.diagnostics)
+        return ()
+    check = _Checker(rel, problems)
+    if not check.mapping(root, "a card file"):
+        return ()
+    top = check.keys(root, CARD_FILE_KEYS, "card file")
+    subdeck = _subdeck(check, top.get("deck"), "card file")
+    file_tags = check.tags(top, "card file")
+    cards_value = top.get("cards")
+    if cards_value is None or cards_value.data is None or cards_value.data == []:
+        line = cards_value.line if cards_value else 1
+        check.error(line, "card file: 'cards' is required and must list at least one card")
+        return ()
+    if cards_value.kind != "seq":
+        check.error(cards_value.line, "card file: 'cards' must be a list of cards")
+        return ()
+    assert isinstance(cards_value.data, list)
+    cards = []
+    for index, item in enumerate(cards_value.data, start=1):
+        card = _card(check, item, index, subdeck, file_tags)
+        if card is not None:
+            cards.append(card)
+    return tuple(cards)
+
+
+def _subdeck(check: _Checker, value: Value | None, what: str) -> str:
+    if value is None or value.data is None:
+        return ""
+    if not value.is_scalar:
+        check.error(value.line, f"{what}: 'deck' must be text, not a {_noun(value)}")
+        return ""
+    parts = [part.strip() for part in str(value.data).split("::")]
+    if not all(parts):
+        check.error(value.line, f"{what}: deck '{value.data}' has an empty part")
+        return ""
+    return "::".join(parts)
+
+
+def _card(
+    check: _Checker, item: Value, index: int, file_subdeck: str, file_tags: tuple[str, ...]
+) -> Card | None:
+    if not check.mapping(item, f"card #{index}"):
+        return None
+    entries = check.keys(item, CARD_KEYS, _card_name(item, index))
+    card_id = check.text(entries, "id", f"card #{index}", required=True)
+    if card_id and not CARD_ID.fullmatch(card_id):
+        check.error(
+            entries["id"].line,
+            f"card id '{card_id}' must be lowercase letters, digits and single '-' between them",
+        )
+        card_id = ""
+    what = f"card '{card_id}'" if card_id else f"card #{index}"
+    card_type = check.text(entries, "type", what) or "basic"
+    if card_type not in CARD_TYPES:
+        close = difflib.get_close_matches(card_type, CARD_TYPES, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        check.error(
+            entries["type"].line,
+            f"{what}: unknown card type '{card_type}'{hint}; use one of {', '.join(CARD_TYPES)}",
+        )
+        return None
+    if card_type == "cloze":
+        front = back = ""
+        text = check.text(entries, "text", what, required=True)
+        for key in ("front", "back"):
+            if key in entries:
+                check.error(entries[key].line, f"{what}: a cloze card has 'text', not '{key}'")
+        if text and not CLOZE_DELETION.search(text):
+            check.error(
+                entries["text"].line,
+                f"{what}: cloze text has no deletion; mark one like {{{{c1::answer}}}}",
+            )
+        if any(int(n) == 0 for n in CLOZE_DELETION.findall(text)):
+            check.error(entries["text"].line, f"{what}: cloze numbers start at c1, not c0")
+    else:
+        text = ""
+        front = check.text(entries, "front", what, required=True)
+        back = check.text(entries, "back", what, required=True)
+        if "text" in entries:
+            check.error(
+                entries["text"].line,
+                f"{what}: 'text' is for cloze cards; a {card_type} card has 'front' and 'back'",
+            )
+    tags = tuple(dict.fromkeys((*file_tags, *check.tags(entries, what))))
+    subdeck = _subdeck(check, entries.get("deck"), what) if "deck" in entries else file_subdeck
+    was = []
+    for old, line in check.strings(entries, "was", what):
+        if not CARD_ID.fullmatch(old):
+            check.error(line, f"{what}: earlier id '{old}' is not a valid card id")
+        elif old == card_id:
+            check.error(line, f"{what}: 'was' repeats the card's own id")
+        else:
+            was.append(old)
+    if not card_id:
+        return None
+    return Card(
+        id=card_id,
+        type=card_type,
+        front=front,
+        back=back,
+        text=text,
+        extra=check.text(entries, "extra", what),
+        source=check.text(entries, "source", what),
+        tags=tags,
+        subdeck=subdeck,
+        was=tuple(was),
+        location=Location(check.rel, item.line),
+        field_lines={key: value.line for key, value in entries.items()},
+    )
+
+
+def _card_name(item: Value, index: int) -> str:
+    assert isinstance(item.data, dict)
+    card_id = item.data.get("id")
+    if card_id is not None and card_id.is_scalar and card_id.data:
+        return f"card '{card_id.data}'"
+    return f"card #{index}"
+
+
+def load_deck_file(path: Path, rel: str, problems: list[Diagnostic]) -> DeckSpec | None:
+    try:
+        root = read_yaml(path, rel)
+    except YamlProblems as e:
+        problems.extend(e.diagnostics)
+        return None
+    check = _Checker(rel, problems)
+    if not check.mapping(root, "a deck file"):
+        return None
+    entries = check.keys(root, DECK_KEYS, "deck file")
+    name = check.text(entries, "name", "deck file", required=True)
+    if name and any(not part.strip() for part in name.split("::")):
+        check.error(entries["name"].line, f"deck file: name '{name}' has an empty part")
+    identity = check.text(entries, "identity", "deck file") or slug(name)
+    if "identity" in entries and not CARD_ID.fullmatch(identity):
+        check.error(
+            entries["identity"].line,
+            "deck file: 'identity' must be lowercase letters, digits and '-'",
+        )
+    output = check.text(entries, "output", "deck file") or f"{slug(name)}.apkg"
+    if "output" in entries and ("/" in output or "\\" in output or not output.endswith(".apkg")):
+        check.error(
+            entries["output"].line, "deck file: 'output' must be a file name ending in .apkg"
+        )
+    globs = check.strings(entries, "cards", "deck file")
+    if "cards" in entries and not globs:
+        check.error(entries["cards"].line, "deck file: 'cards' lists no globs")
+    return DeckSpec(
+        name="::".join(part.strip() for part in name.split("::")),
+        identity=identity,
+        description=check.text(entries, "description", "deck file"),
+        card_globs=tuple(globs) or tuple((g, 0) for g in DEFAULT_CARD_GLOBS),
+        output=output,
+        note_type_version=check.integer(entries, "note_type_version", "deck file", 1),
+        lint=_lint_limits(check, entries.get("lint")),
+        location=Location(rel, 1),
+    )
+
+
+def _lint_limits(check: _Checker, value: Value | None) -> LintLimits:
+    if value is None or value.data is None or not check.mapping(value, "deck file: 'lint'"):
+        return LintLimits()
+    entries = check.keys(value, LINT_KEYS, "deck file: lint")
+    default = LintLimits()
+    return LintLimits(
+        max_answer_words=check.integer(entries, "max_answer_words", "lint", default.max_answer_words),
+        max_list_items=check.integer(entries, "max_list_items", "lint", default.max_list_items),
+        max_deletions_per_card=check.integer(
+            entries, "max_deletions_per_card", "lint", default.max_deletions_per_card
+        ),
+        paper_tag=check.text(entries, "paper_tag", "lint") or default.paper_tag,
+    )
+
+
+def load_project(root: Path) -> Project:
+    """Load every deck file and every card file they use; raise DeckError with all problems."""
+    problems: list[Diagnostic] = []
+    deck_paths = sorted((root / "decks").glob("*.y*ml")) if (root / "decks").is_dir() else []
+    if not deck_paths:
+        problems.append(Diagnostic(Location("decks", 0), "no deck files (decks/*.yaml) found"))
+    decks = []
+    for path in deck_paths:
+        deck = load_deck_file(path, _rel(root, path), problems)
+        if deck is not None:
+            decks.append(deck)
+    _check_unique(decks, lambda d: d.name, "deck name", problems)
+    _check_unique(decks, lambda d: d.output, "output file", problems)
+    _check_unique(decks, lambda d: d.identity, "identity", problems)
+
+    card_files: dict[str, tuple[Card, ...]] = {}
+    deck_files: dict[str, tuple[str, ...]] = {}
+    for deck in decks:
+        chosen: dict[str, None] = {}
+        for pattern, line in deck.card_globs:
+            matches = _glob(root, pattern)
+            if not matches and line:
+                problems.append(
+                    Diagnostic(
+                        Location(deck.location.path, line), f"'{pattern}' matches no card file"
+                    )
+                )
+            chosen.update(dict.fromkeys(_rel(root, p) for p in matches))
+        deck_files[deck.location.path] = tuple(chosen)
+        for rel in chosen:
+            if rel not in card_files:
+                card_files[rel] = load_card_file(root / rel, rel, problems)
+    _check_card_ids(card_files, problems)
+    if problems:
+        raise DeckError(problems)
+    return Project(decks=tuple(decks), card_files=card_files, deck_files=deck_files)
+
+
+def _glob(root: Path, pattern: str) -> list[Path]:
+    if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+        return []
+    return sorted(p for p in root.glob(pattern) if p.is_file())
+
+
+def _rel(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _check_unique(
+    decks: list[DeckSpec],
+    key: Callable[[DeckSpec], str],
+    what: str,
+    problems: list[Diagnostic],
+) -> None:
+    seen: dict[str, DeckSpec] = {}
+    for deck in decks:
+        if key(deck) in seen:
+            first = seen[key(deck)].location.path
+            problems.append(
+                Diagnostic(deck.location, f"{what} '{key(deck)}' is also used by {first}")
+            )
+        seen.setdefault(key(deck), deck)
+
+
+def _check_card_ids(
+    card_files: dict[str, tuple[Card, ...]], problems: list[Diagnostic]
+) -> None:
+    """Ids and earlier ids are identities: each may belong to one card only."""
+    owners: dict[str, Card] = {}
+    for cards in card_files.values():
+        for card in cards:
+            first = owners.get(card.id)
+            if first is not None:
+                problems.append(
+                    Diagnostic(
+                        card.location,
+                        f"duplicate card id '{card.id}' (also at {first.location})",
+                    )
+                )
+            else:
+                owners[card.id] = card
+    for cards in card_files.values():
+        for card in cards:
+            for old in card.was:
+                owner = owners.get(old)
+                if owner is not None and owner is not card:
+                    problems.append(
+                        Diagnostic(
+                            card.location,
+                            f"card '{card.id}': earlier id '{old}' is the id of the card at "
+                            f"{owner.location}",
+                        )
+                    )
+                else:
+                    owners[old] = card

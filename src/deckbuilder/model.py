@@ -1,0 +1,125 @@
+"""The data that flows through a build: files -> model -> HTML -> package."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+CARD_TYPES = ("basic", "reversed", "type-in", "cloze")
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A place in a project file, as the user sees it."""
+
+    path: str
+    """Path relative to the project root, with forward slashes."""
+    line: int
+    """1-based line number; 0 when the problem concerns the whole file."""
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in the user's files."""
+
+    location: Location
+    message: str
+    warning: bool = False
+    """Warnings (lint) are reported but do not fail a build."""
+
+    def __str__(self) -> str:
+        kind = "warning: " if self.warning else ""
+        return f"{self.location}: {kind}{self.message}"
+
+
+class DeckError(Exception):
+    """Every error of a run, raised together once validation is over."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics = sorted(diagnostics, key=lambda d: (d.location, d.message))
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+@dataclass(frozen=True)
+class Card:
+    """One note as written in a card file."""
+
+    id: str
+    """The card's identity for life: lowercase letters, digits and '-'."""
+    type: str
+    """One of CARD_TYPES."""
+    front: str
+    """Markdown; empty for cloze cards."""
+    back: str
+    """Markdown; empty for cloze cards."""
+    text: str
+    """Markdown with {{cN::...}} deletions; only for cloze cards."""
+    extra: str
+    """Markdown shown under the answer."""
+    source: str
+    """Citation (Markdown, bare URLs are linked)."""
+    tags: tuple[str, ...]
+    """File tags then card tags, without duplicates."""
+    subdeck: str
+    """Subdeck under the package's deck ("A::B"), or "" for the deck itself."""
+    was: tuple[str, ...]
+    """Earlier ids of this card, newest first; the note keeps the identity of the oldest."""
+    location: Location
+    """Where the card starts."""
+    field_lines: dict[str, int] = field(default_factory=dict, compare=False)
+    """Line of each text field, to locate problems found while rendering."""
+
+
+@dataclass(frozen=True)
+class LintLimits:
+    """Rubric limits a deck file may tune under `lint:`."""
+
+    max_answer_words: int = 25
+    """Longest answer, in words, outside of `extra`."""
+    max_list_items: int = 3
+    """Most items of a list on the answer side."""
+    max_deletions_per_card: int = 1
+    """Most deletions sharing one cloze number."""
+    paper_tag: str = "paper"
+    """Cards with this tag must cite a `source`."""
+
+
+@dataclass(frozen=True)
+class DeckSpec:
+    """One package, as a deck file describes it."""
+
+    name: str
+    """Anki deck name of the package's top deck."""
+    identity: str
+    """Namespace of note identities; never changes once released."""
+    description: str
+    """Markdown shown on Anki's deck overview."""
+    card_globs: tuple[tuple[str, int], ...]
+    """Globs from the project root, each with its line in the deck file."""
+    output: str
+    """File name of the package inside the output folder."""
+    note_type_version: int
+    """Bumped to release note types with a new field list under new ids."""
+    lint: LintLimits
+    """Rubric limits."""
+    location: Location
+    """The deck file."""
+
+    @property
+    def stem(self) -> str:
+        return self.output.removesuffix(".apkg")
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything loaded from a project root."""
+
+    decks: tuple[DeckSpec, ...]
+    """Deck files, in file-name order."""
+    card_files: dict[str, tuple[Card, ...]]
+    """Cards of each card file, keyed by relative path."""
+    deck_files: dict[str, tuple[str, ...]]
+    """Card files of each deck (by deck file path), in study order."""

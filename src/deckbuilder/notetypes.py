@@ -1,0 +1,254 @@
+"""The note types: field lists (frozen once released) and their Jinja2 templates."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from pygments.formatters import HtmlFormatter
+
+from .model import Diagnostic, Location
+
+LIGHT_CODE_STYLE = "friendly"
+NIGHT_CODE_STYLE = "github-dark"
+NIGHT_SELECTORS = (".nightMode", ".night_mode")
+
+
+@dataclass(frozen=True)
+class NoteKind:
+    """What a card `type` becomes in Anki."""
+
+    type: str
+    """The card file's `type`."""
+    label: str
+    """Shown in the note type's name."""
+    fields: tuple[str, ...]
+    """Field names in order. Changing them after a release breaks every member's updates."""
+    cards: tuple[str, ...]
+    """Template name prefixes, one per card the note makes (none for cloze's numbered cards)."""
+    cloze: bool = False
+
+
+# The card id and source live in fields of their own: the id is searchable ("ID:my-card").
+KINDS = {
+    "basic": NoteKind("basic", "Basic", ("Front", "Back", "Extra", "Source", "ID"), ("basic",)),
+    "reversed": NoteKind(
+        "reversed",
+        "Basic and reversed",
+        ("Front", "Back", "Extra", "Source", "ID"),
+        ("reversed", "reversed2"),
+    ),
+    "type-in": NoteKind(
+        "type-in", "Type the answer", ("Front", "Back", "Extra", "Source", "ID"), ("type-in",)
+    ),
+    "cloze": NoteKind("cloze", "Cloze", ("Text", "Extra", "Source", "ID"), ("cloze",), cloze=True),
+}
+
+CARD_NAMES = {
+    "basic": "Card 1",
+    "reversed": "Front to back",
+    "reversed2": "Back to front",
+    "type-in": "Type the answer",
+    "cloze": "Cloze",
+}
+TEMPLATE_FILES = (
+    "style.css",
+    "_answer.html",
+    *(f"{prefix}.{side}.html" for prefix in CARD_NAMES for side in ("front", "back")),
+)
+SPECIAL_FIELDS = {"FrontSide", "Tags", "Type", "Deck", "Subdeck", "Card", "CardFlag", "CardID"}
+_REFERENCE = re.compile(r"\{\{([^{}]*)\}\}")
+
+
+@dataclass(frozen=True)
+class CardTemplate:
+    name: str
+    front: str
+    back: str
+
+
+@dataclass(frozen=True)
+class NoteType:
+    """A note type as rendered for one package."""
+
+    kind: NoteKind
+    id: int
+    name: str
+    templates: tuple[CardTemplate, ...]
+    css: str
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever what Anki stores for the note type changes."""
+        parts = [self.name, *self.kind.fields, self.css]
+        for t in self.templates:
+            parts += [t.name, t.front, t.back]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def stable_id(*parts: str) -> int:
+    """A deterministic id in Anki's range: never 1 (Default), below 2**53 for JSON readers."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return (1 << 40) + int.from_bytes(digest[:6], "big") % ((1 << 52) - (1 << 40))
+
+
+def code_css() -> str:
+    light = HtmlFormatter(style=LIGHT_CODE_STYLE).get_style_defs(".highlight")
+    night = HtmlFormatter(style=NIGHT_CODE_STYLE).get_style_defs(
+        [f"{sel} .highlight" for sel in NIGHT_SELECTORS]
+    )
+    return f"{light}\n{night}"
+
+
+class TemplateSet:
+    """Note-type templates: the project's templates/ first, then the ones shipped with us."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.override_dir = root / "templates"
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(
+                [
+                    jinja2.FileSystemLoader(self.override_dir),
+                    jinja2.PackageLoader("deckbuilder", "templates"),
+                ]
+            ),
+            # Anki's own templates use {{Field}}: Jinja2 gets other delimiters.
+            block_start_string="[%",
+            block_end_string="%]",
+            variable_start_string="[[",
+            variable_end_string="]]",
+            comment_start_string="[#",
+            comment_end_string="#]",
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+        )
+        self._code_css = code_css()
+
+    def location(self, name: str, line: int = 1) -> Location:
+        if (self.override_dir / name).is_file():
+            return Location(f"templates/{name}", line)
+        return Location(f"<deckbuilder>/templates/{name}", line)
+
+    def overrides(self) -> list[str]:
+        if not self.override_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.override_dir.iterdir() if p.is_file())
+
+    def check_override_names(self, problems: list[Diagnostic]) -> None:
+        for name in self.overrides():
+            if name not in TEMPLATE_FILES and not name.startswith("_"):
+                problems.append(
+                    Diagnostic(
+                        Location(f"templates/{name}", 0),
+                        f"not a note-type template; overridable files: {', '.join(TEMPLATE_FILES)}",
+                    )
+                )
+
+    def render(self, name: str, context: dict[str, object], problems: list[Diagnostic]) -> str:
+        try:
+            template = self.env.get_template(name)
+            return template.render(**context)
+        except jinja2.TemplateSyntaxError as e:
+            where = self.location(e.name or name, e.lineno or 1)
+            problems.append(Diagnostic(where, f"template error: {e.message}"))
+        except jinja2.TemplateError as e:
+            problems.append(Diagnostic(self._error_location(e, name), f"template error: {e}"))
+        return ""
+
+    def _error_location(self, error: Exception, name: str) -> Location:
+        # Jinja2 rewrites tracebacks so frames carry the template's file name and line.
+        line, file_name = 1, name
+        for frame, lineno in traceback.walk_tb(error.__traceback__):
+            filename = frame.f_code.co_filename
+            if filename.endswith((".html", ".css")) and Path(filename).name in TEMPLATE_FILES:
+                line, file_name = lineno, Path(filename).name
+        return self.location(file_name, line)
+
+    def note_type(
+        self, kind: NoteKind, deck_name: str, identity: str, version: int,
+        problems: list[Diagnostic],
+    ) -> NoteType:
+        suffix = f" v{version}" if version > 1 else ""
+        name = f"{deck_name}: {kind.label}{suffix}"
+        context: dict[str, object] = {
+            "note_type": kind.type,
+            "fields": kind.fields,
+            "deck_name": deck_name,
+            "code_css": self._code_css,
+        }
+        css = self.render("style.css", context, problems)
+        templates = []
+        for prefix in kind.cards:
+            sides = {}
+            for side in ("front", "back"):
+                file_name = f"{prefix}.{side}.html"
+                html = self.render(file_name, {**context, "card": prefix}, problems)
+                self._check_references(file_name, html, kind, side, problems)
+                sides[side] = html
+            templates.append(CardTemplate(CARD_NAMES[prefix], sides["front"], sides["back"]))
+        return NoteType(
+            kind=kind,
+            id=stable_id("deckbuilder-note-type", identity, kind.type, str(version)),
+            name=name,
+            templates=tuple(templates),
+            css=css,
+        )
+
+    def _check_references(
+        self, file_name: str, html: str, kind: NoteKind, side: str, problems: list[Diagnostic]
+    ) -> None:
+        if not html:
+            return
+        source = self._source(file_name)
+        seen_field = False
+        for match in _REFERENCE.finditer(html):
+            ref = match.group(1).strip()
+            name = ref.lstrip("#^/").split(":")[-1].strip()
+            if ref.startswith("tts ") or name in SPECIAL_FIELDS:
+                continue
+            if name in kind.fields:
+                seen_field = True
+                continue
+            line = _line_of(source, match.group(0))
+            problems.append(
+                Diagnostic(
+                    self.location(file_name, line),
+                    f"unknown field '{name}' in {{{{{ref}}}}}; "
+                    f"{kind.label} notes have {', '.join(kind.fields)}",
+                )
+            )
+        if side == "front":
+            if kind.cloze and "cloze:Text" not in html:
+                problems.append(
+                    Diagnostic(
+                        self.location(file_name),
+                        "a cloze front must contain {{cloze:Text}}",
+                    )
+                )
+            elif not seen_field:
+                problems.append(
+                    Diagnostic(
+                        self.location(file_name),
+                        "the front shows no field, so Anki would make no card",
+                    )
+                )
+
+    def _source(self, file_name: str) -> str:
+        loader = self.env.loader
+        assert loader is not None
+        try:
+            source, _, _ = loader.get_source(self.env, file_name)
+        except jinja2.TemplateNotFound:
+            return ""
+        return source
+
+
+def _line_of(source: str, needle: str) -> int:
+    index = source.find(needle)
+    return source.count("\n", 0, index) + 1 if index >= 0 else 1

@@ -1,0 +1,156 @@
+"""The only module that touches genanki: notes and note types -> a reproducible .apkg file."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sqlite3
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import genanki
+
+from .notetypes import NoteType, stable_id
+
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class NoteRecord:
+    """One note as it goes into the package."""
+
+    guid: str
+    note_type: NoteType
+    fields: tuple[str, ...]
+    tags: tuple[str, ...]
+    deck: str
+    mod: int
+    """Seconds; moves only when the note's content changes, so Anki updates only changed notes."""
+
+
+@dataclass(frozen=True)
+class PackageContent:
+    deck_name: str
+    description: str
+    notes: tuple[NoteRecord, ...]
+    """In study order."""
+    note_type_mods: dict[int, int]
+    """Modification time of each note type by id."""
+    media: dict[str, Path]
+    timestamp: int
+    """Base of the package's internal note and card ids."""
+
+
+class _Note(genanki.Note):  # type: ignore[misc]
+    def __init__(self, mod: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mod = mod
+
+    def write_to_db(self, cursor: Any, timestamp: float, deck_id: int, id_gen: Any) -> None:
+        super().write_to_db(cursor, self.mod, deck_id, id_gen)
+
+
+class _Model(genanki.Model):  # type: ignore[misc]
+    def __init__(self, mod: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mod = mod
+
+    def to_json(self, timestamp: float, deck_id: int) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_json(self.mod, deck_id)
+        return data
+
+
+def deck_id(name: str) -> int:
+    return stable_id("deckbuilder-deck", name)
+
+
+def _models(content: PackageContent) -> dict[int, _Model]:
+    models = {}
+    for note in content.notes:
+        nt = note.note_type
+        if nt.id in models:
+            continue
+        models[nt.id] = _Model(
+            content.note_type_mods[nt.id],
+            model_id=nt.id,
+            name=nt.name,
+            fields=[{"name": name} for name in nt.kind.fields],
+            templates=[{"name": t.name, "qfmt": t.front, "afmt": t.back} for t in nt.templates],
+            css=nt.css,
+            model_type=genanki.Model.CLOZE if nt.kind.cloze else genanki.Model.FRONT_BACK,
+        )
+    return models
+
+
+def _decks(content: PackageContent) -> list[genanki.Deck]:
+    models = _models(content)
+    top = genanki.Deck(deck_id(content.deck_name), content.deck_name, content.description)
+    decks = {content.deck_name: top}
+    for due, note in enumerate(content.notes):
+        # Create parent decks too, so each has a stable id rather than one Anki invents.
+        parts = note.deck.split("::")
+        for depth in range(1, len(parts) + 1):
+            name = "::".join(parts[:depth])
+            if name not in decks:
+                decks[name] = genanki.Deck(deck_id(name), name)
+        decks[note.deck].add_note(
+            _Note(
+                note.mod,
+                model=models[note.note_type.id],
+                fields=list(note.fields),
+                tags=list(note.tags),
+                guid=note.guid,
+                due=due,
+            )
+        )
+    for deck in decks.values():
+        # Each deck writes the note types of its notes; the empty top deck needs them too.
+        for model in models.values():
+            deck.add_model(model)
+    return list(decks.values())
+
+
+def card_counts(content: PackageContent) -> Iterator[tuple[NoteRecord, int]]:
+    """How many cards genanki will generate for each note (checked before writing)."""
+    models = _models(content)
+    for note in content.notes:
+        probe = genanki.Note(model=models[note.note_type.id], fields=list(note.fields))
+        yield note, len(probe.cards)
+
+
+def write_package(content: PackageContent, target: Path) -> None:
+    """Write `target` atomically: a complete new file or the old one untouched."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".deckbuilder-", dir=target.parent) as tmp:
+        db_path = Path(tmp) / "collection.anki2"
+        conn = sqlite3.connect(db_path)
+        try:
+            cursor = conn.cursor()
+            id_gen = itertools.count(content.timestamp * 1000)
+            genanki.Package(_decks(content)).write_to_db(cursor, content.timestamp, id_gen)
+            conn.commit()
+        finally:
+            conn.close()
+        staged = Path(tmp) / target.name
+        with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as zf:
+            _add(zf, "collection.anki2", db_path.read_bytes())
+            names = sorted(content.media)
+            media_map = {str(i): name for i, name in enumerate(names)}
+            _add(zf, "media", json.dumps(media_map, sort_keys=True).encode())
+            for i, name in enumerate(names):
+                _add(zf, str(i), content.media[name].read_bytes())
+        os.replace(staged, target)
+
+
+def _add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    # Fixed time and permissions: the same input gives the same bytes.
+    info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+    info.external_attr = 0o644 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    zf.writestr(info, data)
+

@@ -1,0 +1,83 @@
+"""Release notes written beside each package: what the latest release changed, for members."""
+
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING
+
+from .lint import plain_text
+
+if TYPE_CHECKING:
+    from .build import DeckPlan
+
+_PART_NAMES = {"tags": "tags", "deck": "subdeck", "type": "card type"}
+
+
+def markdown(plan: DeckPlan) -> str:
+    release, spec = plan.release, plan.spec
+    day = datetime.datetime.fromtimestamp(release.time, datetime.timezone.utc).date()
+    questions = {
+        rc.card.id: plain_text(rc.fields["text"] or rc.fields["front"]) for rc in plan.cards
+    }
+    groups: dict[str, list[str]] = {"added": [], "changed": [], "renamed": [], "removed": []}
+    removed_ids = []
+    for change in release.changes:
+        question = _short(questions.get(change.card_id, ""))
+        if change.kind == "added":
+            groups["added"].append(f"- `{change.card_id}` {question}")
+        elif change.kind == "changed":
+            groups["changed"].append(
+                f"- `{change.card_id}` {question} ({_parts(change.what)})"
+            )
+        elif change.kind == "renamed":
+            old, *parts = change.what
+            detail = f"; {_parts(parts)} changed" if [p for p in parts if p != "ID"] else ""
+            groups["renamed"].append(f"- `{old}` → `{change.card_id}` {question}{detail}")
+        else:
+            removed_ids.append(change.card_id)
+            groups["removed"].append(f"- `{change.card_id}`")
+    lines = [
+        f"# {spec.name} — release {release.number} ({day.isoformat()})",
+        "",
+        f"{len(plan.content.notes)} notes, {plan.card_count} cards, "
+        f"{len(plan.content.media)} media files in `{spec.output}`.",
+        "",
+        "Import the package over your copy with Anki's default options: changed notes are "
+        "updated, your reviews and scheduling are kept, and notes you edited yourself are left "
+        "alone unless this release changed them too.",
+    ]
+    titles = {
+        "added": "Added",
+        "changed": "Changed",
+        "renamed": "Renamed (same note, new id)",
+        "removed": "Removed",
+    }
+    for kind, entries in groups.items():
+        if entries:
+            lines += ["", f"## {titles[kind]} ({len(entries)})", "", *entries]
+    if removed_ids:
+        search = " OR ".join(f'"ID:{card_id}"' for card_id in removed_ids)
+        lines += [
+            "",
+            "Anki never deletes notes on import: removed notes stay in your collection. To find "
+            "them, open Browse and search:",
+            "",
+            f"    {search}",
+            "",
+            "then delete or suspend them as you like.",
+        ]
+    if release.note_type_changes:
+        lines += ["", "## Note types (templates or styling updated)", ""]
+        lines += [f"- {name}" for name in release.note_type_changes]
+    if not any(groups.values()) and not release.note_type_changes:
+        lines += ["", "No changes."]
+    return "\n".join(lines) + "\n"
+
+
+def _parts(parts: list[str]) -> str:
+    return ", ".join(_PART_NAMES.get(p, p) for p in parts if p != "ID") or "id"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = text.replace("`", "'")
+    return f"— {text[: limit - 1]}…" if len(text) > limit else (f"— {text}" if text else "")
