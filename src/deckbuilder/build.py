@@ -47,14 +47,15 @@ def build(
     *,
     check: bool = False,
     run_lint: bool = False,
+    strict: bool = False,
     preview: bool = False,
 ) -> BuildResult:
     """Build the project's packages; raise DeckError with every problem, writing nothing."""
     root = root.resolve()
     out = (out or root / "dist").resolve()
-    project = load_project(root)
-    selected = select_decks(project, names)
     problems: list[Diagnostic] = []
+    project = load_project(root, problems)
+    selected = select_decks(project, names)
     templates = TemplateSet(root)
     templates.check_override_names(problems)
     renderer = MarkdownRenderer(root, MediaFiles())
@@ -64,18 +65,28 @@ def build(
             rendered[card.id] = renderer.render_card(card, problems)
     now = _now()
     result = BuildResult()
+    # Cards that failed to load or render would only add echoes of their problems below.
+    cards_valid = not problems
     for spec in selected:
         cards = tuple(
             rendered[card.id]
             for path in project.deck_files[spec.location.path]
             for card in project.card_files[path]
         )
-        plan = _plan_deck(root, spec, cards, templates, renderer.media, now, problems)
+        plan = _plan_deck(
+            root, spec, cards, templates, renderer.media, now, problems, cards_valid
+        )
         if plan is not None:
             result.decks.append(plan)
-        if run_lint or check or preview:
+        if run_lint or strict or check or preview:
             result.warnings += lint(cards, spec.lint)
+    if strict:
+        problems += result.warnings
     if problems:
+        if preview and not check:
+            # The preview is for finding problems: show them above the cards that did render.
+            for plan in result.decks:
+                _write_preview(plan, [*problems, *result.warnings], out)
         raise DeckError(problems)
     if check:
         return result
@@ -89,10 +100,14 @@ def build(
             plan.lock.write(plan.release.data)
         result.written += [target, notes_path]
         if preview:
-            from .preview import write_preview
-
-            result.written.append(write_preview(plan, result.warnings, out))
+            result.written.append(_write_preview(plan, result.warnings, out))
     return result
+
+
+def _write_preview(plan: DeckPlan, diagnostics: list[Diagnostic], out: Path) -> Path:
+    from .preview import write_preview  # only builds with --preview pay for the page
+
+    return write_preview(plan, diagnostics, out)
 
 
 def select_decks(project: Project, names: Sequence[str]) -> list[DeckSpec]:
@@ -132,6 +147,7 @@ def _plan_deck(
     media: MediaFiles,
     now: int,
     problems: list[Diagnostic],
+    cards_valid: bool,
 ) -> DeckPlan | None:
     before = len(problems)
     note_types = {
@@ -146,7 +162,7 @@ def _plan_deck(
         for nt in note_types.values()
     ]
     lock.check_note_types(nt_inputs, spec, problems)
-    if len(problems) > before:
+    if len(problems) > before or not cards_valid:
         return None
     inputs = []
     for rc in cards:

@@ -52,7 +52,7 @@ def main(
     """
     try:
         result = build(
-            project, out, decks, check=check, run_lint=run_lint or strict, preview=preview
+            project, out, decks, check=check, run_lint=run_lint, strict=strict, preview=preview
         )
     except LookupError as e:
         raise click.UsageError(str(e)) from None
@@ -60,7 +60,8 @@ def main(
         for diagnostic in e.diagnostics:
             click.echo(str(diagnostic), err=True)
         count = len(e.diagnostics)
-        click.echo(f"{count} error{'s' if count != 1 else ''}; nothing written.", err=True)
+        what = "problem" if strict else "error"
+        click.echo(f"{count} {what}{'s' if count != 1 else ''}; no package written.", err=True)
         sys.exit(1)
     for warning in result.warnings:
         click.echo(str(warning), err=True)

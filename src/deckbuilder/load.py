@@ -11,7 +11,6 @@ from pathlib import Path
 from .model import (
     CARD_TYPES,
     Card,
-    DeckError,
     DeckSpec,
     Diagnostic,
     LintLimits,
@@ -62,6 +61,8 @@ class _Checker:
     def text(self, entries: dict[str, Value], key: str, what: str, required: bool = False) -> str:
         """Text of `key`; scalars count as text as written (`back: 42` is "42")."""
         value = entries.get(key)
+        if value is not None and value.kind == "invalid":
+            return ""
         if value is None or value.data is None:
             if required:
                 line = value.line if value is not None else self._line_of(entries)
@@ -94,6 +95,8 @@ class _Checker:
         assert isinstance(value.data, list)
         tags = []
         for item in value.data:
+            if item.kind == "invalid":
+                continue
             if not item.is_scalar or item.data is None:
                 self.error(item.line, f"{what}: a tag must be text, not a {_noun(item)}")
                 continue
@@ -113,6 +116,8 @@ class _Checker:
         assert isinstance(items, list)
         out = []
         for item in items:
+            if item.kind == "invalid":
+                continue
             if not item.is_scalar or item.data is None:
                 self.error(item.line, f"{what}: '{key}' must be a list of text")
                 continue
@@ -131,7 +136,7 @@ def _noun(value: Value) -> str:
 def load_card_file(path: Path, rel: str, problems: list[Diagnostic]) -> tuple[Card, ...]:
     """Read one card file; append what is wrong with it to `problems`."""
     try:
-        root = read_yaml(path, rel)
+        root = read_yaml(path, rel, problems)
     except YamlProblems as e:
         problems.extend(e.diagnostics)
         return ()
@@ -254,7 +259,7 @@ def _card_name(item: Value, index: int) -> str:
 
 def load_deck_file(path: Path, rel: str, problems: list[Diagnostic]) -> DeckSpec | None:
     try:
-        root = read_yaml(path, rel)
+        root = read_yaml(path, rel, problems)
     except YamlProblems as e:
         problems.extend(e.diagnostics)
         return None
@@ -306,9 +311,12 @@ def _lint_limits(check: _Checker, value: Value | None) -> LintLimits:
     )
 
 
-def load_project(root: Path) -> Project:
-    """Load every deck file and every card file they use; raise DeckError with all problems."""
-    problems: list[Diagnostic] = []
+def load_project(root: Path, problems: list[Diagnostic]) -> Project:
+    """Load every deck file and every card file they use; report problems to `problems`.
+
+    What could be read is returned even when there are problems, so that later stages can
+    report theirs in the same run.
+    """
     deck_paths = sorted((root / "decks").glob("*.y*ml")) if (root / "decks").is_dir() else []
     if not deck_paths:
         problems.append(Diagnostic(Location("decks", 0), "no deck files (decks/*.yaml) found"))
@@ -339,8 +347,6 @@ def load_project(root: Path) -> Project:
             if rel not in card_files:
                 card_files[rel] = load_card_file(root / rel, rel, problems)
     _check_card_ids(card_files, problems)
-    if problems:
-        raise DeckError(problems)
     return Project(decks=tuple(decks), card_files=card_files, deck_files=deck_files)
 
 

@@ -33,7 +33,7 @@ class Value:
     """Scalars other than int and bool keep their text as written; null is None."""
     line: int
     kind: str
-    """str, int, float, bool, null, timestamp, seq or map."""
+    """str, int, float, bool, null, timestamp, seq, map, or invalid (already reported)."""
     raw: str = ""
     """A scalar's text as written (`yes` stays "yes" where text is expected)."""
 
@@ -48,8 +48,12 @@ class YamlProblems(Exception):
         super().__init__("\n".join(map(str, diagnostics)))
 
 
-def read_yaml(path: Path, rel: str) -> Value:
-    """Load `path`; raise YamlProblems naming `rel` and a line for anything wrong with it."""
+def read_yaml(path: Path, rel: str, problems: list[Diagnostic]) -> Value:
+    """Load `path`; raise YamlProblems if it cannot be read at all.
+
+    Problems inside a readable file (duplicate keys, forbidden tags) go to `problems` and the
+    offending entry is left out, so the rest of the file is still checked.
+    """
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -71,8 +75,7 @@ def read_yaml(path: Path, rel: str) -> Value:
         raise YamlProblems([Diagnostic(Location(rel, 1), "the file is empty")])
     walker = _Walker(rel)
     value = walker.walk(node, node.start_mark.line + 1, ())
-    if walker.problems:
-        raise YamlProblems(walker.problems)
+    problems.extend(walker.problems)
     return value
 
 
@@ -83,7 +86,7 @@ class _Walker:
 
     def problem(self, line: int, message: str) -> Value:
         self.problems.append(Diagnostic(Location(self.rel, line), message))
-        return Value(None, line, "null")
+        return Value(None, line, "invalid")
 
     def walk(self, node: yaml.Node, line: int, parents: tuple[int, ...]) -> Value:
         if id(node) in parents:
@@ -91,7 +94,7 @@ class _Walker:
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, line)
         if not node.tag.startswith(_CORE) or node.tag[len(_CORE) :] not in ("seq", "map"):
-            return self.problem(line, f"YAML tag '{node.tag}' is not allowed here")
+            return self.problem(line, _forbidden(node.tag))
         inner = (*parents, id(node))
         if isinstance(node, yaml.SequenceNode):
             items = [self.walk(item, item.start_mark.line + 1, inner) for item in node.value]
@@ -118,7 +121,7 @@ class _Walker:
     def scalar(self, node: yaml.ScalarNode, line: int) -> Value:
         kind = _SCALAR_KINDS.get(node.tag)
         if kind is None:
-            return self.problem(line, f"YAML tag '{node.tag}' is not allowed here")
+            return self.problem(line, _forbidden(node.tag))
         if kind == "null":
             return Value(None, line, kind)
         if kind in ("int", "bool"):
@@ -129,3 +132,8 @@ class _Walker:
                 kind = "str"
             return Value(data, line, kind, node.value)
         return Value(node.value, line, kind, node.value)
+
+
+def _forbidden(tag: str) -> str:
+    shown = "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
+    return f"YAML tag '{shown}' is not allowed: cards hold plain text, lists and mappings"
