@@ -12,7 +12,7 @@ from .build import build
 from .model import DeckError
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(name="build-deck", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("decks", nargs=-1, metavar="[DECK]...")
 @click.option(
     "--project",

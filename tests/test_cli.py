@@ -1,0 +1,268 @@
+"""build-deck as a user runs it: messages with their lines, exit codes, what is (not) written."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO, run
+
+DECK = "name: Test Deck\noutput: test.apkg\n"
+GOOD = "cards:\n  - id: one\n    front: Q\n    back: A\n"
+
+
+def project_with(make_project: Callable[..., Path], cards: str | bytes, **extra: str) -> Path:
+    return make_project({"decks/test.yaml": DECK, "cards/c.yaml": cards, **extra})
+
+
+def errors_of(root: Path) -> list[str]:
+    result = run("--project", root)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert not (root / "dist" / "test.apkg").exists()
+    return [line for line in result.stderr.splitlines() if re.match(r"\S+:\d+: ", line)]
+
+
+@pytest.mark.parametrize(
+    ("cards", "expected"),
+    [
+        (
+            "cards:\n  - id: one\n    front: [Q\n",
+            "cards/c.yaml:4: YAML syntax error: did not find expected ',' or ']'",
+        ),
+        (
+            "cards:\n  - id: one\n    front: Q\n    front: R\n    back: A\n",
+            "cards/c.yaml:4: duplicate key 'front' (first at line 3)",
+        ),
+        (
+            "cards:\n  - id: one\n    fornt: Q\n    front: Q\n    back: A\n",
+            "cards/c.yaml:3: card 'one': unknown key 'fornt' (did you mean 'front'?)",
+        ),
+        (
+            "cards:\n  - id: one\n    back: A\n",
+            "cards/c.yaml:2: card 'one': 'front' is required",
+        ),
+        (
+            "cards:\n  - id: one\n    front: '  '\n    back: A\n",
+            "cards/c.yaml:3: card 'one': 'front' is empty",
+        ),
+        (
+            "cards:\n  - id: one\n    front: {a: 1}\n    back: A\n",
+            "cards/c.yaml:3: card 'one': 'front' must be text, not a mapping",
+        ),
+        (
+            "cards:\n  - id: one\n    tags: solo\n    front: Q\n    back: A\n",
+            "cards/c.yaml:3: card 'one': 'tags' must be a list, e.g. [tag-a, tag-b]",
+        ),
+        (
+            "cards:\n  - id: one\n    type: clozed\n    text: '{{c1::x}}'\n",
+            "cards/c.yaml:3: card 'one': unknown card type 'clozed' (did you mean 'cloze'?); "
+            "use one of basic, reversed, type-in, cloze",
+        ),
+        (
+            "cards:\n  - id: One_1\n    front: Q\n    back: A\n",
+            "cards/c.yaml:2: card id 'One_1' must be lowercase letters, digits and single '-' "
+            "between them",
+        ),
+        (
+            "cards:\n  - id: one\n    front: Q\n    back: A\n  - id: one\n    front: R\n    back: B\n",
+            "cards/c.yaml:5: duplicate card id 'one' (also at cards/c.yaml:2)",
+        ),
+        (
+            "cards:\n  - id: one\n    tags: [fine, 'two words']\n    front: Q\n    back: A\n",
+            "cards/c.yaml:3: card 'one': tag 'two words' must be one word (no spaces)",
+        ),
+        (
+            "cards:\n  - id: one\n    type: cloze\n    text: nothing hidden\n",
+            "cards/c.yaml:4: card 'one': cloze text has no deletion; mark one like {{c1::answer}}",
+        ),
+        (
+            "cards:\n  - id: one\n    front: '![x](nope.png)'\n    back: A\n",
+            "cards/c.yaml:3: image 'nope.png' not found (looked for cards/nope.png)",
+        ),
+        (
+            "cards:\n  - id: one\n    front: '![x](../../secret.png)'\n    back: A\n",
+            "cards/c.yaml:3: image '../../secret.png' is outside the project",
+        ),
+        (
+            "cards:\n  - id: one\n    front: !!python/object/apply:os.system [ls]\n    back: A\n",
+            "cards/c.yaml:3: YAML tag '!!python/object/apply:os.system' is not allowed: "
+            "cards hold plain text, lists and mappings",
+        ),
+        (
+            "cards:\n  - id: one\n    front: !custom Q\n    back: A\n",
+            "cards/c.yaml:3: YAML tag '!custom' is not allowed: "
+            "cards hold plain text, lists and mappings",
+        ),
+        (
+            "cards: []\n",
+            "cards/c.yaml:1: card file: 'cards' is required and must list at least one card",
+        ),
+        (
+            "",
+            "cards/c.yaml:1: the file is empty",
+        ),
+        (
+            b"cards:\n  - id: one\n    front: caf\xe9\n    back: A\n",
+            "cards/c.yaml:3: not valid UTF-8 (byte 0xe9)",
+        ),
+    ],
+    ids=[
+        "syntax", "duplicate-key", "unknown-key", "missing", "empty", "wrong-type", "tags-type",
+        "card-type", "bad-id", "duplicate-id", "tag-space", "cloze-no-deletion", "image-missing",
+        "image-outside", "python-tag", "custom-tag", "no-cards", "empty-file", "not-utf8",
+    ],
+)
+def test_error_is_located(
+    make_project: Callable[..., Path], cards: str | bytes, expected: str
+) -> None:
+    assert errors_of(project_with(make_project, cards)) == [expected]
+
+
+def test_every_problem_of_a_run_is_reported_together(make_project: Callable[..., Path]) -> None:
+    root = make_project(
+        {
+            "decks/test.yaml": DECK + "cards: [cards/*.yaml, missing/*.yaml]\n",
+            "cards/a.yaml": "cards:\n  - id: one\n    frnot: Q\n    back: A\n",
+            "cards/b.yaml": "cards:\n  - id: one\n    front: Q\n    back: A\n",
+            "templates/basic.front.html": "<div>{{Frnt}}</div>\n",
+        }
+    )
+    assert errors_of(root) == [
+        "cards/a.yaml:2: card 'one': 'front' is required",
+        "cards/a.yaml:3: card 'one': unknown key 'frnot' (did you mean 'front'?)",
+        "cards/b.yaml:2: duplicate card id 'one' (also at cards/a.yaml:2)",
+        "decks/test.yaml:3: 'missing/*.yaml' matches no card file",
+        "templates/basic.front.html:1: the front shows no field, so Anki would make no card",
+        "templates/basic.front.html:1: unknown field 'Frnt' in {{Frnt}}; "
+        "Basic notes have Front, Back, Extra, Source, ID",
+    ]
+
+
+def test_deck_file_errors(make_project: Callable[..., Path]) -> None:
+    root = make_project(
+        {
+            "decks/test.yaml": "nmae: X\noutput: x/y.zip\nlint: {max_words: 3}\n",
+            "cards/c.yaml": GOOD,
+        }
+    )
+    result = run("--project", root)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[:4] == [
+        "decks/test.yaml:1: deck file: 'name' is required",
+        "decks/test.yaml:1: deck file: unknown key 'nmae' (did you mean 'name'?)",
+        "decks/test.yaml:2: deck file: 'output' must be a file name ending in .apkg",
+        "decks/test.yaml:3: deck file: lint: unknown key 'max_words' "
+        "(did you mean 'max_answer_words'?)",
+    ]
+
+
+def test_template_syntax_error_is_located(make_project: Callable[..., Path]) -> None:
+    root = project_with(
+        make_project, GOOD, **{"templates/basic.back.html": "{{FrontSide}}\n[% if %]\n"}
+    )
+    (line,) = errors_of(root)
+    assert line.startswith("templates/basic.back.html:2: template error: ")
+
+
+def test_failed_build_leaves_the_old_package_and_no_temporary_files(
+    make_project: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = project_with(make_project, GOOD)
+    assert run("--project", root).exit_code == 0
+    apkg = root / "dist" / "test.apkg"
+    before = hashlib.sha256(apkg.read_bytes()).hexdigest()
+    listing = sorted(p.name for p in (root / "dist").iterdir())
+    (root / "cards" / "c.yaml").write_text(GOOD.replace("back: A", "back: B\n    oops: 1"))
+    result = run("--project", root)
+    assert result.exit_code == 1
+    assert hashlib.sha256(apkg.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in (root / "dist").iterdir()) == listing
+
+
+def test_no_temporary_files_leak(
+    make_project: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmpdir))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    root = project_with(make_project, GOOD)
+    assert run("--project", root).exit_code == 0
+    assert list(tmpdir.iterdir()) == []
+    assert sorted(p.name for p in (root / "dist").iterdir()) == [
+        "test.apkg", "test.release-notes.md"
+    ]
+
+
+def test_summary_and_exit_code(sample: Path) -> None:
+    result = run("--project", sample)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        f"Sample Deck: 9 notes, 11 cards, 2 media → {sample / 'dist' / 'sample.apkg'}",
+        "  release 1: 9 added",
+    ]
+
+
+def test_check_writes_nothing(sample: Path) -> None:
+    result = run("--project", sample, "--check")
+    assert result.exit_code == 0
+    assert result.stdout == "Sample Deck: 9 notes, 11 cards, 2 media checked, nothing written\n"
+    assert not (sample / "dist").exists()
+    assert not (sample / "decks" / "sample.lock.json").exists()
+
+
+def test_out_and_deck_selection(make_project: Callable[..., Path], tmp_path: Path) -> None:
+    root = make_project(
+        {
+            "decks/one.yaml": "name: One\ncards: [cards/a.yaml]\n",
+            "decks/two.yaml": "name: Two\ncards: [cards/b.yaml]\n",
+            "cards/a.yaml": GOOD,
+            "cards/b.yaml": GOOD.replace("one", "two"),
+        }
+    )
+    out = tmp_path / "elsewhere"
+    result = run("--project", root, "--out", out, "two")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["two.apkg", "two.release-notes.md"]
+    result = run("--project", root, "Three")
+    assert result.exit_code == 2
+    assert "no deck named 'Three'; decks: One, Two" in result.stderr
+
+
+def test_usage_errors_exit_2(sample: Path) -> None:
+    assert run("--project", sample, "--no-such-option").exit_code == 2
+    assert run("--project", sample / "missing").exit_code == 2
+
+
+def test_version_and_help() -> None:
+    assert re.fullmatch(r"build-deck, version \S+\n", run("--version").stdout)
+    assert "Usage: build-deck [OPTIONS] [DECK]..." in run("--help").stdout
+
+
+def test_python_dash_m(sample: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "deckbuilder", "--project", str(sample), "--check"],
+        capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Sample Deck: 9 notes")
+
+
+def test_every_option_is_documented() -> None:
+    from deckbuilder.cli import main
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    options = [opt for param in main.params for opt in param.opts if opt.startswith("--")]
+    assert "--check" in options and "--help" not in options
+    missing = [opt for opt in [*options, "--help"] if f"`{opt}" not in readme]
+    assert missing == []
