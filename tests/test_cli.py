@@ -65,8 +65,7 @@ def errors_of(root: Path) -> list[str]:
         ),
         (
             "cards:\n  - id: One_1\n    front: Q\n    back: A\n",
-            "cards/c.yaml:2: card id 'One_1' must be lowercase letters, digits and single '-' "
-            "between them",
+            "cards/c.yaml:2: card id 'One_1' must be lowercase letters, digits and single '-' between them",
         ),
         (
             "cards:\n  - id: one\n    front: Q\n    back: A\n  - id: one\n    front: R\n    back: B\n",
@@ -95,8 +94,7 @@ def errors_of(root: Path) -> list[str]:
         ),
         (
             "cards:\n  - id: one\n    front: !custom Q\n    back: A\n",
-            "cards/c.yaml:3: YAML tag '!custom' is not allowed: "
-            "cards hold plain text, lists and mappings",
+            "cards/c.yaml:3: YAML tag '!custom' is not allowed: cards hold plain text, lists and mappings",
         ),
         (
             "cards: []\n",
@@ -112,14 +110,28 @@ def errors_of(root: Path) -> list[str]:
         ),
     ],
     ids=[
-        "syntax", "duplicate-key", "unknown-key", "missing", "empty", "wrong-type", "tags-type",
-        "card-type", "bad-id", "duplicate-id", "tag-space", "cloze-no-deletion", "image-missing",
-        "image-outside", "python-tag", "custom-tag", "no-cards", "empty-file", "not-utf8",
+        "syntax",
+        "duplicate-key",
+        "unknown-key",
+        "missing",
+        "empty",
+        "wrong-type",
+        "tags-type",
+        "card-type",
+        "bad-id",
+        "duplicate-id",
+        "tag-space",
+        "cloze-no-deletion",
+        "image-missing",
+        "image-outside",
+        "python-tag",
+        "custom-tag",
+        "no-cards",
+        "empty-file",
+        "not-utf8",
     ],
 )
-def test_error_is_located(
-    make_project: Callable[..., Path], cards: str | bytes, expected: str
-) -> None:
+def test_error_is_located(make_project: Callable[..., Path], cards: str | bytes, expected: str) -> None:
     assert errors_of(project_with(make_project, cards)) == [expected]
 
 
@@ -156,15 +168,12 @@ def test_deck_file_errors(make_project: Callable[..., Path]) -> None:
         "decks/test.yaml:1: deck file: 'name' is required",
         "decks/test.yaml:1: deck file: unknown key 'nmae' (did you mean 'name'?)",
         "decks/test.yaml:2: deck file: 'output' must be a file name ending in .apkg",
-        "decks/test.yaml:3: deck file: lint: unknown key 'max_words' "
-        "(did you mean 'max_answer_words'?)",
+        "decks/test.yaml:3: deck file: lint: unknown key 'max_words' (did you mean 'max_answer_words'?)",
     ]
 
 
 def test_template_syntax_error_is_located(make_project: Callable[..., Path]) -> None:
-    root = project_with(
-        make_project, GOOD, **{"templates/basic.back.html": "{{FrontSide}}\n[% if %]\n"}
-    )
+    root = project_with(make_project, GOOD, **{"templates/basic.back.html": "{{FrontSide}}\n[% if %]\n"})
     (line,) = errors_of(root)
     assert line.startswith("templates/basic.back.html:2: template error: ")
 
@@ -196,9 +205,7 @@ def test_no_temporary_files_leak(
     root = project_with(make_project, GOOD)
     assert run("--project", root).exit_code == 0
     assert list(tmpdir.iterdir()) == []
-    assert sorted(p.name for p in (root / "dist").iterdir()) == [
-        "test.apkg", "test.release-notes.md"
-    ]
+    assert sorted(p.name for p in (root / "dist").iterdir()) == ["test.apkg", "test.release-notes.md"]
 
 
 def test_summary_and_exit_code(sample: Path) -> None:
@@ -252,7 +259,9 @@ def test_python_dash_m(sample: Path) -> None:
 
     done = subprocess.run(
         [sys.executable, "-m", "deckbuilder", "--project", str(sample), "--check"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Sample Deck: 9 notes")

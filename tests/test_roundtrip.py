@@ -130,9 +130,7 @@ def test_table_and_subdeck(imported: Collection) -> None:
 
 
 def test_new_cards_come_in_source_order(imported: Collection) -> None:
-    order = list(
-        dict.fromkeys(c.note()["ID"] for c in cards_in_order(imported))
-    )
+    order = list(dict.fromkeys(c.note()["ID"] for c in cards_in_order(imported)))
     assert order == [
         "capital-of-france",
         "term-latency",

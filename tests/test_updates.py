@@ -60,9 +60,7 @@ def release_2(root: Path) -> str:
     cards = root / "cards" / "basics.yaml"
     edit(cards, "back: Paris", "back: Paris, on the Seine")
     edit(cards, "  - id: term-latency\n", "  - id: term-latency-definition\n    was: term-latency\n")
-    cards.write_text(
-        cards.read_text() + "  - id: brand-new\n    front: A new question?\n    back: Yes.\n"
-    )
+    cards.write_text(cards.read_text() + "  - id: brand-new\n    front: A new question?\n    back: Yes.\n")
     extra = root / "cards" / "extra" / "more.yaml"
     text = extra.read_text()
     extra.write_text(text[: text.index("  - id: extra-table")])
@@ -178,9 +176,7 @@ def test_same_input_same_bytes(sample: Path, tmp_path: Path, monkeypatch: pytest
     assert sha256(sample / "dist" / "sample.apkg") == first
 
 
-def test_clone_with_committed_lock_builds_identical_package(
-    sample: Path, tmp_path: Path
-) -> None:
+def test_clone_with_committed_lock_builds_identical_package(sample: Path, tmp_path: Path) -> None:
     build(sample)
     clone = tmp_path / "clone"
     shutil.copytree(sample, clone, ignore=shutil.ignore_patterns("dist"))

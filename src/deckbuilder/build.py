@@ -59,23 +59,17 @@ def build(
     templates = TemplateSet(root)
     templates.check_override_names(problems)
     renderer = MarkdownRenderer(root, MediaFiles())
-    rendered: dict[str, RenderedCard] = {}
-    for cards in project.card_files.values():
-        for card in cards:
-            rendered[card.id] = renderer.render_card(card, problems)
+    rendered = {
+        path: tuple(renderer.render_card(card, problems) for card in cards)
+        for path, cards in project.card_files.items()
+    }
     now = _now()
     result = BuildResult()
     # Cards that failed to load or render would only add echoes of their problems below.
     cards_valid = not problems
     for spec in selected:
-        cards = tuple(
-            rendered[card.id]
-            for path in project.deck_files[spec.location.path]
-            for card in project.card_files[path]
-        )
-        plan = _plan_deck(
-            root, spec, cards, templates, renderer.media, now, problems, cards_valid
-        )
+        cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])
+        plan = _plan_deck(root, spec, cards, templates, renderer.media, now, problems, cards_valid)
         if plan is not None:
             result.decks.append(plan)
         if run_lint or strict or check or preview:
@@ -107,7 +101,8 @@ def build(
 def _write_preview(plan: DeckPlan, diagnostics: list[Diagnostic], out: Path) -> Path:
     from .preview import write_preview  # only builds with --preview pay for the page
 
-    return write_preview(plan, diagnostics, out)
+    path: Path = write_preview(plan, diagnostics, out)
+    return path
 
 
 def select_decks(project: Project, names: Sequence[str]) -> list[DeckSpec]:
@@ -151,15 +146,12 @@ def _plan_deck(
 ) -> DeckPlan | None:
     before = len(problems)
     note_types = {
-        kind.type: templates.note_type(
-            kind, spec.name, spec.identity, spec.note_type_version, problems
-        )
+        kind.type: templates.note_type(kind, spec.name, spec.identity, spec.note_type_version, problems)
         for kind in KINDS.values()
     }
     lock = Lock.for_deck(root, spec, problems)
     nt_inputs = [
-        NoteTypeInput(str(nt.id), nt.name, nt.kind.fields, nt.fingerprint)
-        for nt in note_types.values()
+        NoteTypeInput(str(nt.id), nt.name, nt.kind.fields, nt.fingerprint) for nt in note_types.values()
     ]
     lock.check_note_types(nt_inputs, spec, problems)
     if len(problems) > before or not cards_valid:
@@ -172,9 +164,7 @@ def _plan_deck(
         parts = dict(zip(nt.kind.fields, values, strict=True))
         parts.update(tags=" ".join(card.tags), deck=_deck_name(spec, card), type=nt.name)
         origin = card.was[-1] if card.was else card.id
-        inputs.append(
-            NoteInput(card.id, card.was, genanki.guid_for(spec.identity, origin), parts)
-        )
+        inputs.append(NoteInput(card.id, card.was, genanki.guid_for(spec.identity, origin), parts))
     release = lock.plan(inputs, nt_inputs, now)
     notes = tuple(
         NoteRecord(
@@ -190,9 +180,7 @@ def _plan_deck(
     used = {name for rc in cards for name in rc.media}
     content = PackageContent(
         deck_name=spec.name,
-        description=MarkdownRenderer(root, media).html(
-            spec.description, root, spec.location, problems
-        ),
+        description=MarkdownRenderer(root, media).html(spec.description, root, spec.location, problems),
         notes=notes,
         note_type_mods={nt.id: release.note_type_mods[str(nt.id)] for nt in note_types.values()},
         media={name: media.files[name] for name in sorted(used)},

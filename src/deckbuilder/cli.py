@@ -29,9 +29,7 @@ from .model import DeckError
 )
 @click.option("--check", is_flag=True, help="Validate and lint everything; write nothing.")
 @click.option("--lint", "run_lint", is_flag=True, help="Also report rubric warnings (lint).")
-@click.option(
-    "--strict", is_flag=True, help="Treat lint warnings as errors (exit 1 when there are any)."
-)
+@click.option("--strict", is_flag=True, help="Treat lint warnings as errors (exit 1 when there are any).")
 @click.option(
     "--preview", is_flag=True, help="Also write OUT/<deck>.html showing every card (implies --lint)."
 )
@@ -51,9 +49,7 @@ def main(
     dist/<deck>.apkg, with release notes beside each package.
     """
     try:
-        result = build(
-            project, out, decks, check=check, run_lint=run_lint, strict=strict, preview=preview
-        )
+        result = build(project, out, decks, check=check, run_lint=run_lint, strict=strict, preview=preview)
     except LookupError as e:
         raise click.UsageError(str(e)) from None
     except DeckError as e:

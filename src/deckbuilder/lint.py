@@ -86,7 +86,7 @@ def lint(cards: Iterable[RenderedCard], limits: LintLimits) -> list[Diagnostic]:
             questions[question] = at
         if limits.paper_tag in card.tags and not card.source.strip():
             warn(at, f"card '{card.id}': a '{limits.paper_tag}' card needs a 'source'")
-    return warnings
+    return sorted(warnings, key=lambda d: (d.location, d.message))
 
 
 def _normalise(fragment: str) -> str:

@@ -278,9 +278,7 @@ def load_deck_file(path: Path, rel: str, problems: list[Diagnostic]) -> DeckSpec
         )
     output = check.text(entries, "output", "deck file") or f"{slug(name)}.apkg"
     if "output" in entries and ("/" in output or "\\" in output or not output.endswith(".apkg")):
-        check.error(
-            entries["output"].line, "deck file: 'output' must be a file name ending in .apkg"
-        )
+        check.error(entries["output"].line, "deck file: 'output' must be a file name ending in .apkg")
     globs = check.strings(entries, "cards", "deck file")
     if "cards" in entries and not globs:
         check.error(entries["cards"].line, "deck file: 'cards' lists no globs")
@@ -337,9 +335,7 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
             matches = _glob(root, pattern)
             if not matches and line:
                 problems.append(
-                    Diagnostic(
-                        Location(deck.location.path, line), f"'{pattern}' matches no card file"
-                    )
+                    Diagnostic(Location(deck.location.path, line), f"'{pattern}' matches no card file")
                 )
             chosen.update(dict.fromkeys(_rel(root, p) for p in matches))
         deck_files[deck.location.path] = tuple(chosen)
@@ -370,15 +366,11 @@ def _check_unique(
     for deck in decks:
         if key(deck) in seen:
             first = seen[key(deck)].location.path
-            problems.append(
-                Diagnostic(deck.location, f"{what} '{key(deck)}' is also used by {first}")
-            )
+            problems.append(Diagnostic(deck.location, f"{what} '{key(deck)}' is also used by {first}"))
         seen.setdefault(key(deck), deck)
 
 
-def _check_card_ids(
-    card_files: dict[str, tuple[Card, ...]], problems: list[Diagnostic]
-) -> None:
+def _check_card_ids(card_files: dict[str, tuple[Card, ...]], problems: list[Diagnostic]) -> None:
     """Ids and earlier ids are identities: each may belong to one card only."""
     owners: dict[str, Card] = {}
     for cards in card_files.values():
@@ -401,8 +393,7 @@ def _check_card_ids(
                     problems.append(
                         Diagnostic(
                             card.location,
-                            f"card '{card.id}': earlier id '{old}' is the id of the card at "
-                            f"{owner.location}",
+                            f"card '{card.id}': earlier id '{old}' is the id of the card at {owner.location}",
                         )
                     )
                 else:

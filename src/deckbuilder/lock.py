@@ -82,8 +82,7 @@ class Lock:
         deck_file = root / deck.location.path
         path = deck_file.with_name(f"{deck_file.stem}.lock.json")
         rel = path.relative_to(root).as_posix()
-        data: dict[str, Any] = {"format": LOCK_FORMAT, "release": 0, "time": 0,
-                                "note_types": {}, "notes": {}}
+        data: dict[str, Any] = {"format": LOCK_FORMAT, "release": 0, "time": 0, "note_types": {}, "notes": {}}
         if path.is_file():
             try:
                 loaded = json.loads(path.read_text(encoding="utf-8"))
@@ -137,14 +136,17 @@ class Lock:
         claimed: set[str] = set()
 
         for note in notes:
-            old_id = next(
-                (i for i in (note.card_id, *note.was) if i in entries and i not in claimed), None
-            )
+            old_id = next((i for i in (note.card_id, *note.was) if i in entries and i not in claimed), None)
             entry = entries.pop(old_id) if old_id is not None else None
             hashes = {name: digest(value) for name, value in note.parts.items()}
             if entry is None:
-                entry = {"guid": note.default_guid, "hashes": {}, "mod": 0, "release": number,
-                         "change": ["added"]}
+                entry = {
+                    "guid": note.default_guid,
+                    "hashes": {},
+                    "mod": 0,
+                    "release": number,
+                    "change": ["added"],
+                }
                 change = Change(note.card_id, "added")
             else:
                 change = None
@@ -180,14 +182,15 @@ class Lock:
                 mod = max(now, (old or {}).get("mod", 0) + 1)
                 nt_changes.append(nt.name)
                 data["note_types"][nt.key] = {
-                    "name": nt.name, "fields": list(nt.fields),
-                    "fingerprint": nt.fingerprint, "mod": mod, "release": number,
+                    "name": nt.name,
+                    "fields": list(nt.fields),
+                    "fingerprint": nt.fingerprint,
+                    "mod": mod,
+                    "release": number,
                 }
             nt_mods[nt.key] = data["note_types"][nt.key]["mod"]
 
-        changed = bool(nt_changes) or any(
-            e["release"] == number for e in entries.values()
-        )
+        changed = bool(nt_changes) or any(e["release"] == number for e in entries.values())
         if changed:
             data["release"] = number
             data["time"] = max([now, *mods.values(), *nt_mods.values()])

@@ -97,8 +97,8 @@ def stable_id(*parts: str) -> int:
 
 
 def code_css() -> str:
-    light = HtmlFormatter(style=LIGHT_CODE_STYLE).get_style_defs(".highlight")
-    night = HtmlFormatter(style=NIGHT_CODE_STYLE).get_style_defs(
+    light = HtmlFormatter(style=LIGHT_CODE_STYLE).get_style_defs(".highlight")  # type: ignore[no-untyped-call]
+    night = HtmlFormatter(style=NIGHT_CODE_STYLE).get_style_defs(  # type: ignore[no-untyped-call]
         [f"{sel} .highlight" for sel in NIGHT_SELECTORS]
     )
     return f"{light}\n{night}"
@@ -171,7 +171,11 @@ class TemplateSet:
         return self.location(file_name, line)
 
     def note_type(
-        self, kind: NoteKind, deck_name: str, identity: str, version: int,
+        self,
+        kind: NoteKind,
+        deck_name: str,
+        identity: str,
+        version: int,
         problems: list[Diagnostic],
     ) -> NoteType:
         suffix = f" v{version}" if version > 1 else ""

@@ -153,4 +153,3 @@ def _add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
     info.external_attr = 0o644 << 16
     info.compress_type = zipfile.ZIP_DEFLATED
     zf.writestr(info, data)
-

@@ -16,9 +16,7 @@ _PART_NAMES = {"tags": "tags", "deck": "subdeck", "type": "card type"}
 def markdown(plan: DeckPlan) -> str:
     release, spec = plan.release, plan.spec
     day = datetime.datetime.fromtimestamp(release.time, datetime.timezone.utc).date()
-    questions = {
-        rc.card.id: plain_text(rc.fields["text"] or rc.fields["front"]) for rc in plan.cards
-    }
+    questions = {rc.card.id: plain_text(rc.fields["text"] or rc.fields["front"]) for rc in plan.cards}
     groups: dict[str, list[str]] = {"added": [], "changed": [], "renamed": [], "removed": []}
     removed_ids = []
     for change in release.changes:
@@ -26,9 +24,7 @@ def markdown(plan: DeckPlan) -> str:
         if change.kind == "added":
             groups["added"].append(f"- `{change.card_id}` {question}")
         elif change.kind == "changed":
-            groups["changed"].append(
-                f"- `{change.card_id}` {question} ({_parts(change.what)})"
-            )
+            groups["changed"].append(f"- `{change.card_id}` {question} ({_parts(change.what)})")
         elif change.kind == "renamed":
             old, *parts = change.what
             detail = f"; {_parts(parts)} changed" if [p for p in parts if p != "ID"] else ""

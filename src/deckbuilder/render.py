@@ -7,6 +7,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import markdown
@@ -24,7 +25,7 @@ MARKDOWN_EXTENSIONS = [
     "pymdownx.arithmatex",
     "pymdownx.magiclink",
 ]
-MARKDOWN_CONFIG = {
+MARKDOWN_CONFIG: dict[str, dict[str, Any]] = {
     # Pygments classes, coloured by the note type's CSS (light and night) - no inline styles.
     "pymdownx.highlight": {"use_pygments": True, "css_class": "highlight", "guess_lang": False},
     # Math leaves Markdown untouched and reaches Anki as \(...\) / \[...\] for its MathJax.
@@ -79,7 +80,7 @@ class _ImageExtension(markdown.Extension):
         super().__init__()
         self.renderer = renderer
 
-    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 - Markdown's API
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.treeprocessors.register(_ImageRewriter(md, self.renderer), "deckbuilder-images", 0)
 
 

@@ -29,7 +29,7 @@ _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 class Value:
     """A YAML value and the line it starts on (for a mapping entry: its key's line)."""
 
-    data: Union[str, int, bool, None, list[Value], dict[str, Value]]  # noqa: UP007
+    data: Union[str, int, bool, list[Value], dict[str, Value], None]  # noqa: UP007
     """Scalars other than int and bool keep their text as written; null is None."""
     line: int
     kind: str
@@ -111,9 +111,7 @@ class _Walker:
                 continue
             key = key_node.value
             if key in entries:
-                self.problem(
-                    key_line, f"duplicate key '{key}' (first at line {entries[key].line})"
-                )
+                self.problem(key_line, f"duplicate key '{key}' (first at line {entries[key].line})")
                 continue
             entries[key] = self.walk(value_node, key_line, inner)
         return Value(entries, line, "map")
