@@ -1,0 +1,83 @@
+"""The shipped MLE Interview deck: builds, lints clean, and every card renders in real Anki."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from anki.collection import Collection
+
+from .conftest import REPO, import_package, new_collection, run
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Collection, str]:
+    root = tmp_path_factory.mktemp("shipped")
+    for part in ("decks", "cards"):
+        shutil.copytree(REPO / part, root / part)
+    result = run("--project", root, "--strict")
+    assert result.exit_code == 0, result.output
+    col = new_collection(tmp_path_factory.mktemp("col") / "collection.anki2")
+    import_package(col, root / "dist" / "mle-interview.apkg")
+    return root, col, result.stdout
+
+
+def test_lint_is_clean(shipped: tuple[Path, Collection, str]) -> None:
+    root, _, _ = shipped
+    result = run("--project", root, "--check")
+    assert result.exit_code == 0
+    assert result.stderr == ""
+
+
+def test_the_committed_lock_matches_the_cards(shipped: tuple[Path, Collection, str]) -> None:
+    """A release forgot to commit its lock file if building the repository changes it."""
+    root, _, stdout = shipped
+    assert "(unchanged)" in stdout, "run build-deck and commit decks/*.lock.json"
+    assert (root / "decks" / "mle-interview.lock.json").read_text() == (
+        REPO / "decks" / "mle-interview.lock.json"
+    ).read_text()
+
+
+def test_size_and_topics(shipped: tuple[Path, Collection, str]) -> None:
+    _, col, _ = shipped
+    assert col.note_count() > 100
+    names = {d.name for d in col.decks.all_names_and_ids()}
+    for topic in (
+        "Interview Loop",
+        "Coding Rounds",
+        "System Design",
+        "ML System Design",
+        "Resources",
+    ):
+        assert f"MLE Interview::{topic}" in names
+    papers = [n for n in names if n.startswith("MLE Interview::Papers::")]
+    assert len(papers) == 8
+    for deck in papers:
+        count = len(col.find_notes(f'"deck:{deck}"'))
+        assert 5 <= count <= 10, (deck, count)
+    assert col.find_cards("deck:Default") == []
+
+
+def test_every_card_renders(shipped: tuple[Path, Collection, str]) -> None:
+    _, col, _ = shipped
+    for cid in col.find_cards(""):
+        card = col.get_card(cid)
+        out = card.render_output()
+        question = re.sub(r"<[^>]+>", "", out.question_text).strip()
+        answer = re.sub(r"<[^>]+>", "", out.answer_text).strip()
+        assert question, card.note()["ID"]
+        assert len(answer) > len(question), card.note()["ID"]
+        assert "{{" not in out.question_text and "{{" not in out.answer_text
+        if card.note_type()["type"] == 1:  # cloze: the active deletion is hidden
+            assert "[...]" in out.question_text or "cloze" in out.question_text
+
+
+def test_paper_cards_name_paper_and_year_and_cite_it(shipped: tuple[Path, Collection, str]) -> None:
+    _, col, _ = shipped
+    for nid in col.find_notes("tag:paper"):
+        note = col.get_note(nid)
+        question = note["Text"] if "Text" in note else note["Front"]
+        assert re.search(r"\((?:19|20)\d\d\)", question), note["ID"]
+        assert re.search(r"https?://", note["Source"]), note["ID"]

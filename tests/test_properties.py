@@ -1,0 +1,104 @@
+"""Properties over many generated inputs (hypothesis)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deckbuilder.load import CARD_ID
+from deckbuilder.lock import Lock, NoteInput, NoteTypeInput
+from deckbuilder.model import Location
+from deckbuilder.render import MarkdownRenderer, MediaFiles
+
+from .conftest import run
+
+MATH = st.text(alphabet="abcxyz0123456789_*^{}+=-<> ", min_size=1, max_size=30).filter(
+    lambda s: s.strip() == s and "  " not in s
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(MATH)
+def test_inline_math_reaches_anki_verbatim(math: str) -> None:
+    renderer = MarkdownRenderer(Path("."), MediaFiles())
+    out = renderer.html(f"Compute \\({math}\\) now.", Path("."), Location("c.yaml", 1), [])
+    assert f"\\({html.escape(math, quote=False)}\\)" in out
+
+
+@settings(max_examples=60, deadline=None)
+@given(MATH)
+def test_display_math_reaches_anki_verbatim(math: str) -> None:
+    renderer = MarkdownRenderer(Path("."), MediaFiles())
+    out = renderer.html(f"$${math}$$", Path("."), Location("c.yaml", 1), [])
+    assert f"\\[{html.escape(math, quote=False)}\\]" in out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    blank=st.integers(min_value=0, max_value=5),
+    before=st.integers(min_value=0, max_value=4),
+    card_id=st.text(alphabet="abz09-_X ", min_size=1, max_size=12),
+)
+def test_errors_point_at_the_right_line(blank: int, before: int, card_id: str) -> None:
+    import tempfile
+
+    root = Path(tempfile.mkdtemp())
+    (root / "decks").mkdir()
+    (root / "cards").mkdir()
+    (root / "decks" / "d.yaml").write_text("name: D\n")
+    good = "".join(f"  - id: good-{i}\n    front: Q{i}\n    back: A\n" for i in range(before))
+    text = "# comment\n" * blank + "cards:\n" + good
+    text += f"  - id: '{card_id}'\n    front: Q\n    back: A\n    bakc: B\n"
+    (root / "cards" / "c.yaml").write_text(text)
+    line = blank + 1 + 3 * before + 1
+    result = run("--project", root, "--check")
+    if CARD_ID.fullmatch(card_id) and not card_id.startswith("good-"):
+        assert result.exit_code == 1
+        assert result.stderr.splitlines()[0] == (
+            f"cards/c.yaml:{line + 3}: card '{card_id}': unknown key 'bakc' (did you mean 'back'?)"
+        )
+    else:
+        assert result.exit_code == 1
+        assert result.stderr.splitlines()[0].startswith(f"cards/c.yaml:{line}: ")
+
+
+NOTE_TYPES = [NoteTypeInput("1", "T: Basic", ("Front", "Back"), "fp")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    releases=st.lists(
+        st.dictionaries(st.sampled_from("abcdef"), st.sampled_from(["x", "y", "z"]), min_size=1),
+        min_size=1,
+        max_size=6,
+    ),
+    times=st.lists(st.integers(min_value=1_000_000_000, max_value=1_000_000_100), min_size=6, max_size=6),
+)
+def test_a_note_moves_forward_exactly_when_it_changes(
+    releases: list[dict[str, str]], times: list[int]
+) -> None:
+    """Over any history of releases, a note's mod changes iff its content changed."""
+    empty = {"format": 1, "release": 0, "time": 0, "note_types": {}, "notes": {}}
+    lock = Lock(Path("unused.lock.json"), "decks/x.lock.json", empty)
+    previous: dict[str, tuple[str, int]] = {}
+    for cards, now in zip(releases, times, strict=False):
+        notes = [
+            NoteInput(cid, (), f"guid-{cid}", {"Front": text, "ID": cid})
+            for cid, text in sorted(cards.items())
+        ]
+        release = lock.plan(notes, NOTE_TYPES, now)
+        for cid, text in cards.items():
+            mod = release.mods[cid]
+            if cid in previous and previous[cid][0] == text:
+                assert mod == previous[cid][1]
+            elif cid in previous:
+                assert mod > previous[cid][1]
+            assert release.guids[cid] == f"guid-{cid}"
+        kinds = {c.card_id: c.kind for c in release.changes}
+        for cid in previous.keys() - cards.keys():
+            assert kinds[cid] == "removed"
+        previous = {cid: (text, release.mods[cid]) for cid, text in cards.items()}
+        lock.data = release.data
