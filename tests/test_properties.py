@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -102,3 +103,23 @@ def test_a_note_moves_forward_exactly_when_it_changes(
             assert kinds[cid] == "removed"
         previous = {cid: (text, release.mods[cid]) for cid, text in cards.items()}
         lock.data = release.data
+
+
+PLAINISH = st.text(alphabet="abcXYZ019 ,.;:?!'\"()%/+=@-*_#<>&\n", max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(PLAINISH)
+def test_plain_text_shortcut_matches_markdown(text: str) -> None:
+    """Text taken as plain is exactly what Markdown would make of it."""
+    from deckbuilder import render
+
+    renderer = MarkdownRenderer(Path("."), MediaFiles())
+    fast = renderer.html(text, Path("."), Location("c.yaml", 1), [])
+    saved = render.PLAIN_TEXT
+    try:
+        render.PLAIN_TEXT = re.compile(r"(?!)")  # never matches: always Markdown
+        slow = renderer.html(text, Path("."), Location("c.yaml", 1), [])
+    finally:
+        render.PLAIN_TEXT = saved
+    assert fast == slow

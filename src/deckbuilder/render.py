@@ -16,7 +16,11 @@ from markdown.treeprocessors import Treeprocessor
 from .model import Card, Diagnostic, Location
 
 _SINGLE_PARAGRAPH = re.compile(r"<p>((?:(?!<p[ >]).)*)</p>", re.DOTALL)
+# One line with nothing Markdown, math or HTML would act on: its HTML is the text itself.
+# (Most short answers; skipping Markdown for them halves a big build.)
+PLAIN_TEXT = re.compile(r"(?![-+*#>=\s]|\d+[.)]\s)[A-Za-z0-9 ,.;:?!'\"()%/+=-]*(?<![ :])")
 
+_BARE_DOMAIN = re.compile(r"\b(?:www|ftp)\.")  # magiclink links these without a scheme
 MARKDOWN_EXTENSIONS = [
     "tables",
     "sane_lists",
@@ -100,11 +104,22 @@ class MarkdownRenderer:
         self._problems: list[Diagnostic] = []
         self._used: list[str] = []
         self._cache: dict[Path, bytes | None] = {}
+        self._converted: dict[str, str] = {}
 
     def html(self, text: str, base: Path, location: Location, problems: list[Diagnostic]) -> str:
         """Markdown -> HTML; a lone paragraph is unwrapped so short answers stay inline."""
         if not text.strip():
             return ""
+        if PLAIN_TEXT.fullmatch(text) and "://" not in text and not _BARE_DOMAIN.search(text):
+            return text
+        if "![" in text:  # images depend on the card file's folder and record media
+            return self._convert(text, base, location, problems)
+        # Texts repeat (a paper's citation on each of its cards): convert each once.
+        if text not in self._converted:
+            self._converted[text] = self._convert(text, base, location, problems)
+        return self._converted[text]
+
+    def _convert(self, text: str, base: Path, location: Location, problems: list[Diagnostic]) -> str:
         self._base, self._location, self._problems = base, location, problems
         out: str = self.md.reset().convert(text)
         whole = _SINGLE_PARAGRAPH.fullmatch(out)
