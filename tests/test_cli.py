@@ -275,3 +275,21 @@ def test_every_option_is_documented() -> None:
     assert "--check" in options and "--help" not in options
     missing = [opt for opt in [*options, "--help"] if f"`{opt}" not in readme]
     assert missing == []
+
+
+def test_unwritable_output_is_reported_without_traceback(
+    make_project: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = project_with(make_project, GOOD)
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("")
+    result = run("--project", root, "--out", blocker / "dist")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.stderr.startswith(f"{blocker / 'dist'}: ")
+
+
+def test_project_without_decks(tmp_path: Path) -> None:
+    result = run("--project", tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == "decks: no deck files (decks/*.yaml) found"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -41,9 +42,11 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 @pytest.fixture
-def group(sample: Path, tmp_path: Path) -> tuple[Path, Collection]:
-    """Release 1 imported by a member, who studied a little and edited a note of their own."""
-    build(sample)
+def group(sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Collection]:
+    """Release 1, built a day ago, imported by a member who studied and edited a note of their own."""
+    with monkeypatch.context() as env:
+        env.setenv("SOURCE_DATE_EPOCH", str(int(time.time()) - 86400))
+        build(sample)
     col = new_collection(tmp_path / "member" / "collection.anki2")
     import_package(col, sample / "dist" / "sample.apkg")
     for card_id in ("capital-of-france", "code-sample"):
@@ -182,3 +185,12 @@ def test_clone_with_committed_lock_builds_identical_package(sample: Path, tmp_pa
     shutil.copytree(sample, clone, ignore=shutil.ignore_patterns("dist"))
     build(clone)
     assert sha256(clone / "dist" / "sample.apkg") == sha256(sample / "dist" / "sample.apkg")
+
+
+def test_always_would_overwrite_a_members_edit(group: tuple[Path, Collection]) -> None:
+    """Why the README tells members to keep Anki's default "If newer"."""
+    root, col = group
+    always = 1
+    log = import_package(col, root / "dist" / "sample.apkg", update=always)
+    assert [n.fields[-1] for n in log.updated] == ["math-sample"]
+    assert note_by_id(col, "math-sample")["Extra"] == ""

@@ -77,9 +77,7 @@ def _tokens(template: str) -> Iterator[_Token]:
         found = None
         for match in candidates.finditer(template, pos):
             i = match.start()
-            opener, closer = (
-                (start, end) if match.group(0) == start else (_COMMENT_START, _COMMENT_END)
-            )
+            opener, closer = (start, end) if match.group(0) == start else (_COMMENT_START, _COMMENT_END)
             close = template.find(closer, i + len(opener))
             if close >= 0:
                 found = (i, opener, close, closer)
@@ -198,9 +196,7 @@ def _replacement(node: _Node, ctx: _Context) -> str:
         return ""
     if key not in ctx.fields:
         written = "".join(f"{f}:" for f in reversed(filters))
-        raise TemplateError(
-            f"Found '{{{{{written}{key}}}}}', but there is no field called '{key}'"
-        )
+        raise TemplateError(f"Found '{{{{{written}{key}}}}}', but there is no field called '{key}'")
     text = ctx.fields[key]
     if filters == ("cloze", "type"):
         filters = ("type-cloze",)
@@ -343,9 +339,7 @@ def render(
     return RenderedCard(question, "".join(out))
 
 
-def _template_is_empty(
-    nodes: Sequence[_Node], nonempty: frozenset[str], *, check_negated: bool
-) -> bool:
+def _template_is_empty(nodes: Sequence[_Node], nonempty: frozenset[str], *, check_negated: bool) -> bool:
     for node in nodes:
         if node.kind == "replacement":
             if node.text in nonempty:
@@ -473,9 +467,7 @@ def _reveal(cloze: _Cloze, ordinal: int, question: bool, found: list[bool]) -> s
     ords = ",".join(map(str, cloze.ordinals))
 
     def inner() -> str:
-        return "".join(
-            n if isinstance(n, str) else _reveal(n, ordinal, question, found) for n in cloze.nodes
-        )
+        return "".join(n if isinstance(n, str) else _reveal(n, ordinal, question, found) for n in cloze.nodes)
 
     if question and active:
         content = inner()
@@ -493,8 +485,7 @@ def reveal_cloze(text: str, ordinal: int, *, question: bool) -> str:
     """The `cloze:` filter for cloze number `ordinal` (from 1); "" if the text lacks it."""
     found = [False]
     out = "".join(
-        n if isinstance(n, str) else _reveal(n, ordinal, question, found)
-        for n in _parse_clozes(text)
+        n if isinstance(n, str) else _reveal(n, ordinal, question, found) for n in _parse_clozes(text)
     )
     return out if found[0] else ""
 
@@ -537,23 +528,22 @@ def cloze_numbers(texts: Iterable[str]) -> set[int]:
 
 
 def type_answer(
-    text: str,
+    card: RenderedCard,
     note_fields: Mapping[str, str],
     card_ord: int,
     *,
-    question: bool,
     font: str = "Arial",
     size: int = 20,
-) -> str:
-    """Replace `[[type:Field]]` as Anki's reviewer does before anything is typed.
+) -> RenderedCard:
+    """Both sides with `[[type:Field]]` replaced as Anki's reviewer does when nothing is typed.
 
-    The question gets the answer box, disabled: nothing can be typed in a preview. The answer
+    The question gets the answer box, disabled (nothing can be typed in a preview); the answer
     gets Anki's comparison of an empty typed answer, which shows the expected answer.
-    `note_fields` are the note's own fields (not the special ones).
+    `note_fields` are the note's own fields, without the special ones.
     """
-    match = TYPE_ANSWER.search(text)
+    match = TYPE_ANSWER.search(card.question)
     if match is None:
-        return text
+        return RenderedCard(card.question, TYPE_ANSWER.sub("", card.answer))
     name = match.group(1)
     cloze = name.startswith("cloze:")
     if cloze:
@@ -564,27 +554,23 @@ def type_answer(
     if expected is not None and cloze:
         expected = extract_cloze_for_typing(expected, card_ord + 1) or None
     if not expected:
-        if expected is None and question:
-            warning = (
-                "Please run Tools&gt;Empty Cards"
-                if cloze
-                else f"Type answer: unknown field {html.escape(name)}"
-            )
-            return TYPE_ANSWER.sub(lambda _: warning, text)
-        return TYPE_ANSWER.sub("", text)
-    if question:
-        box = (
-            f"\n<center>\n<input type=text id=typeans disabled\n"
-            f"   style=\"font-family: '{font}'; font-size: {size}px;\">\n</center>\n"
-        )
-        return TYPE_ANSWER.sub(lambda _: box, text)
-    without_hr = text.replace("<hr id=answer>", "")
-    had_hr = len(without_hr) != len(text)
+        answer = TYPE_ANSWER.sub("", card.answer)
+        if expected is not None:
+            return RenderedCard(TYPE_ANSWER.sub("", card.question), answer)
+        warning = "Please run Tools>Empty Cards" if cloze else f"Type answer: unknown field {name}"
+        return RenderedCard(TYPE_ANSWER.sub(lambda _: warning, card.question), answer)
+    box = (
+        "\n<center>\n<input type=text id=typeans disabled\n"
+        f"   style=\"font-family: '{font}'; font-size: {size}px;\">\n</center>\n"
+    )
+    question = TYPE_ANSWER.sub(lambda _: box, card.question)
+    without_hr = card.answer.replace("<hr id=answer>", "")
+    had_hr = len(without_hr) != len(card.answer)
     if had_hr and not TYPE_ANSWER.search(without_hr):
-        return text
+        return RenderedCard(question, card.answer)
     shown = _LINEBREAKS.sub(" ", _SOUND.sub("", expected))
     compared = f"<code id=typeans>{encode_minimal(strip_html(shown).strip())}</code>"
     block = f"\n<div style=\"font-family: '{font}'; font-size: {size}px\">{compared}</div>"
     if had_hr:
         block = f"<hr id=answer>{block}"
-    return TYPE_ANSWER.sub(lambda _: block, without_hr)
+    return RenderedCard(question, TYPE_ANSWER.sub(lambda _: block, without_hr))

@@ -52,6 +52,10 @@ def main(
         result = build(project, out, decks, check=check, run_lint=run_lint, strict=strict, preview=preview)
     except LookupError as e:
         raise click.UsageError(str(e)) from None
+    except OSError as e:
+        # A folder we may not write to, a full disk: the old packages are still in place.
+        click.echo(f"{e.filename or project}: {e.strerror or e}", err=True)
+        sys.exit(1)
     except DeckError as e:
         for diagnostic in e.diagnostics:
             click.echo(str(diagnostic), err=True)

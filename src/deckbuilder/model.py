@@ -18,7 +18,7 @@ class Location:
     """1-based line number; 0 when the problem concerns the whole file."""
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}"
+        return f"{self.path}:{self.line}" if self.line else self.path
 
 
 @dataclass(frozen=True)
