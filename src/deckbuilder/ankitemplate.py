@@ -39,6 +39,13 @@ _SOUND = re.compile(r"\[sound:.+?\]|\[anki:tts[^\]]*\].*?\[/anki:tts\]", re.DOTA
 _MINIMAL_ENTITIES = {'"': "&quot;", "&": "&amp;", "'": "&#x27;", "<": "&lt;", ">": "&gt;"}
 _CLOZE_DEPTH = 10
 _MAX_CLOZE_CARD = 499
+# Anki's English messages for cards it would not generate.
+_MORE_INFO = "<br><a href='https://docs.ankiweb.net/templates/errors.html#{}'>More information</a></div>"
+_BLANK_FRONT = "<div>The front of this card is blank." + _MORE_INFO.format("front-of-card-is-blank")
+_MISSING_CLOZE = (
+    "<div>No cloze \u2068{n}\u2069 found on card.\nPlease either add a cloze deletion, or use the "
+    "Empty Cards tool." + _MORE_INFO.replace("{}", "no-cloze-filter-on-cloze-note-type")
+)
 _ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
@@ -326,14 +333,10 @@ def render(
     _render(question_nodes, ctx, out)
     question = "".join(out)
     if cloze and card_ord + 1 not in cloze_numbers(fields.values()):
-        message = (
-            f"<div>No cloze {card_ord + 1} found on card. You may need to update the card "
-            "or use Empty Cards.</div>"
-        )
+        message = _MISSING_CLOZE.format(n=card_ord + 1)
         return RenderedCard(question + message, message)
     if not cloze and _template_is_empty(question_nodes, nonempty, check_negated=True):
-        message = "<div>The front of this card is blank.</div>"
-        return RenderedCard(question + message, message)
+        return RenderedCard(question + _BLANK_FRONT, _BLANK_FRONT)
     out = []
     _render(parse(answer_format), _Context(fields, nonempty, card_ord, question), out)
     return RenderedCard(question, "".join(out))

@@ -65,7 +65,6 @@ def build(
     }
     now = _now()
     result = BuildResult()
-    # Cards that failed to load or render would only add echoes of their problems below.
     cards_valid = not problems
     for spec in selected:
         cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])
@@ -154,7 +153,7 @@ def _plan_deck(
         NoteTypeInput(str(nt.id), nt.name, nt.kind.fields, nt.fingerprint) for nt in note_types.values()
     ]
     lock.check_note_types(nt_inputs, spec, problems)
-    if len(problems) > before or not cards_valid:
+    if len(problems) > before:
         return None
     inputs = []
     for rc in cards:
@@ -189,7 +188,8 @@ def _plan_deck(
     total = 0
     for (note, count), rc in zip(card_counts(content), cards, strict=True):
         expected = _expected_cards(rc.card, note.note_type)
-        if count != expected:
+        # Cards that failed to load would only echo their problems here.
+        if cards_valid and count != expected:
             problems.append(
                 Diagnostic(
                     rc.card.location,

@@ -82,6 +82,8 @@ def main(
                 if (n := sum(c.kind == kind for c in release.changes))
             )
             click.echo(f"  {state}: {summary or 'no note changes'}")
+            if preview:
+                click.echo(f"  preview → {_show(out, project, plan.spec.stem + '.html')}")
             if removed and release.new_now:
                 click.echo(
                     f"  removed from the cards: {', '.join(removed)} — members keep these notes; "

@@ -1,0 +1,197 @@
+"""`--preview`: one self-contained HTML page showing every card of a package as Anki shows it.
+
+Each card is rendered in Python from the note type's own templates (ankitemplate.py, which
+follows Anki's renderer). In the page, each card lives in a shadow root of its own with the
+package's note-type CSS untouched, its root element classed `card cardN` like Anki's `<body>`,
+plus `nightMode night_mode` in night mode. Images are inlined as data: URIs; the page loads
+nothing from anywhere (its Content-Security-Policy forbids it).
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from markupsafe import Markup
+
+from . import __version__
+from .ankitemplate import (
+    RenderedCard,
+    TemplateError,
+    card_fields,
+    card_ordinals,
+    render,
+    type_answer,
+)
+from .lock import write_atomic
+from .model import Diagnostic
+from .notetypes import NoteType
+from .package import NoteRecord
+
+if TYPE_CHECKING:
+    from .build import DeckPlan
+
+# What genanki gives a field when the note type does not say: the type-in box uses them.
+FIELD_FONT = "Liberation Sans"
+FIELD_SIZE = 20
+_MATH = re.compile(r"\\[(\[]")
+
+
+@dataclass(frozen=True)
+class PreviewCard:
+    """One card of the package, both sides rendered as Anki renders them."""
+
+    note_id: str
+    """The card file's id (the note's ID field)."""
+    ord: int
+    """Template index, or cloze number - 1."""
+    label: str
+    """What kind of card: "Basic", "Back to front", "Cloze 2"…"""
+    deck: str
+    """Full Anki deck name."""
+    subdeck: str
+    """Deck below the package's deck ("A::B"), "" for the package's deck itself."""
+    tags: tuple[str, ...]
+    note_type: int
+    """Index in the plan's note types."""
+    question: str
+    answer: str
+    """Both sides after Anki's reviewer handled `[[type:Field]]` (a disabled box here)."""
+
+
+def preview_cards(plan: DeckPlan) -> list[PreviewCard]:
+    """Every card of the package, in study order: each note's cards by ordinal."""
+    indexes = {nt.id: i for i, nt in enumerate(plan.note_types)}
+    cards = []
+    for note in plan.content.notes:
+        nt = note.note_type
+        fields = dict(zip(nt.kind.fields, note.fields, strict=True))
+        ordinals = card_ordinals(
+            [t.front for t in nt.templates], fields, cloze=nt.kind.cloze, has_tags=bool(note.tags)
+        )
+        for ord_ in ordinals:
+            question, answer = _render_sides(note, nt, fields, ord_)
+            cards.append(
+                PreviewCard(
+                    note_id=note.fields[-1] if nt.kind.fields[-1] == "ID" else note.guid,
+                    ord=ord_,
+                    label=_label(nt, ord_),
+                    deck=note.deck,
+                    subdeck=_subdeck(plan.content.deck_name, note.deck),
+                    tags=note.tags,
+                    note_type=indexes[nt.id],
+                    question=question,
+                    answer=answer,
+                )
+            )
+    return cards
+
+
+def _render_sides(note: NoteRecord, nt: NoteType, fields: dict[str, str], ord_: int) -> tuple[str, str]:
+    template = nt.templates[0] if nt.kind.cloze else nt.templates[ord_]
+    context = card_fields(
+        fields,
+        tags=note.tags,
+        note_type=nt.name,
+        deck=note.deck,
+        card_name=template.name,
+        card_ord=ord_,
+    )
+    try:
+        rendered = render(template.front, template.back, context, ord_, cloze=nt.kind.cloze)
+    except TemplateError as e:
+        error = Markup('<div class="template-error">Template error: {}</div>').format(str(e))
+        rendered = RenderedCard(str(error), str(error))
+    shown = type_answer(rendered, fields, ord_, font=FIELD_FONT, size=FIELD_SIZE)
+    return shown.question, shown.answer
+
+
+def _label(nt: NoteType, ord_: int) -> str:
+    if nt.kind.cloze:
+        return f"Cloze {ord_ + 1}"
+    if len(nt.templates) > 1:
+        return nt.templates[ord_].name
+    return nt.kind.label
+
+
+def _subdeck(top: str, deck: str) -> str:
+    return deck[len(top) + 2 :] if deck.startswith(f"{top}::") else ""
+
+
+def _data_uri(path: Path) -> str:
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def _subdeck_options(cards: list[PreviewCard]) -> list[tuple[str, str, int]]:
+    """(value, label, card count) for each subdeck and each of its parents."""
+    counts: Counter[str] = Counter()
+    for card in cards:
+        parts = card.subdeck.split("::") if card.subdeck else []
+        for depth in range(1, len(parts) + 1):
+            counts["::".join(parts[:depth])] += 1
+    return [(name, name.replace("::", " \u203a "), counts[name]) for name in sorted(counts)]
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("deckbuilder", "page"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_page(plan: DeckPlan, diagnostics: list[Diagnostic]) -> str:
+    """The preview page of one package."""
+    env = _environment()
+    assert env.loader is not None
+    raw = {name: env.loader.get_source(env, name)[0] for name in ("preview.css", "preview.js")}
+    cards = preview_cards(plan)
+    top_level = sum(1 for c in cards if not c.subdeck)
+    data: dict[str, Any] = {
+        "noteTypes": [{"name": nt.name, "css": nt.css} for nt in plan.note_types],
+        "media": {name: _data_uri(path) for name, path in sorted(plan.content.media.items())},
+        "cards": [{"q": c.question, "a": c.answer, "nt": c.note_type, "ord": c.ord} for c in cards],
+    }
+    tag_counts = Counter(tag for c in cards for tag in c.tags)
+    has_math = any(_MATH.search(c.answer) or _MATH.search(c.question) for c in cards)
+    return env.get_template("preview.html").render(
+        deck_name=plan.content.deck_name,
+        description=Markup(plan.content.description),
+        note_count=len(plan.content.notes),
+        cards=cards,
+        media_count=len(plan.content.media),
+        release=plan.release.number,
+        version=__version__,
+        errors=[d for d in diagnostics if not d.warning],
+        warnings=[d for d in diagnostics if d.warning],
+        subdecks=_subdeck_options(cards),
+        top_level=top_level,
+        tags=sorted(tag_counts.items()),
+        data=data,
+        has_math=has_math,
+        page_css=Markup(raw["preview.css"]),
+        page_js=Markup(raw["preview.js"]),
+    )
+
+
+def write_preview(plan: DeckPlan, diagnostics: list[Diagnostic], out: Path) -> Path:
+    """Write `out/<deck>.html` atomically and return its path.
+
+    Errors are all shown; lint warnings only when they concern this deck's files (a build of
+    several decks passes the warnings of every deck).
+    """
+    own = {rc.card.location.path for rc in plan.cards} | {plan.spec.location.path}
+    shown = [d for d in dict.fromkeys(diagnostics) if not d.warning or d.location.path in own]
+    target = out / f"{plan.spec.stem}.html"
+    write_atomic(target, render_page(plan, shown).encode("utf-8"))
+    return target
