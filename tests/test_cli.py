@@ -293,3 +293,17 @@ def test_project_without_decks(tmp_path: Path) -> None:
     result = run("--project", tmp_path)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == "decks: no deck files (decks/*.yaml) found"
+
+
+def test_card_file_used_by_no_deck_is_pointed_out(make_project: Callable[..., Path]) -> None:
+    root = make_project(
+        {
+            "decks/test.yaml": DECK + "cards: [cards/c.yaml]\n",
+            "cards/c.yaml": GOOD,
+            "cards/forgotten.yaml": GOOD.replace("one", "two"),
+        }
+    )
+    result = run("--project", root)
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[0] == "cards/forgotten.yaml: warning: no deck uses this card file"
+    assert run("--project", root, "--strict").exit_code == 1

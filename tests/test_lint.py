@@ -93,7 +93,7 @@ def test_lint_only_on_request_and_strict_fails(make_project: Callable[..., Path]
     plain = run("--project", root)
     assert plain.exit_code == 0 and "warning" not in plain.stderr
     linted = run("--project", root, "--lint")
-    assert linted.exit_code == 0 and "1 lint warning." in linted.stderr
+    assert linted.exit_code == 0 and "1 warning." in linted.stderr
     (root / "dist" / "lint-deck.apkg").unlink()
     strict = run("--project", root, "--strict")
     assert strict.exit_code == 1

@@ -14,7 +14,7 @@ from . import releasenotes
 from .lint import lint
 from .load import CLOZE_DELETION, load_project
 from .lock import Lock, NoteInput, NoteTypeInput, Release, write_atomic
-from .model import Card, DeckError, DeckSpec, Diagnostic, Project
+from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project
 from .notetypes import KINDS, NoteType, TemplateSet
 from .package import NoteRecord, PackageContent, card_counts, write_package
 from .render import MarkdownRenderer, MediaFiles, RenderedCard
@@ -65,6 +65,10 @@ def build(
     }
     now = _now()
     result = BuildResult()
+    result.warnings += [
+        Diagnostic(Location(rel, 0), "no deck uses this card file", warning=True)
+        for rel in project.unused_card_files
+    ]
     cards_valid = not problems
     for spec in selected:
         cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])

@@ -91,7 +91,7 @@ def main(
                 )
     if result.warnings:
         count = len(result.warnings)
-        click.echo(f"{count} lint warning{'s' if count != 1 else ''}.", err=True)
+        click.echo(f"{count} warning{'s' if count != 1 else ''}.", err=True)
         if strict:
             sys.exit(1)
 

@@ -343,7 +343,12 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
             if rel not in card_files:
                 card_files[rel] = load_card_file(root / rel, rel, problems)
     _check_card_ids(card_files, problems)
-    return Project(decks=tuple(decks), card_files=card_files, deck_files=deck_files)
+    unused = sorted(
+        {_rel(root, p) for pattern in DEFAULT_CARD_GLOBS for p in _glob(root, pattern)} - card_files.keys()
+    )
+    return Project(
+        decks=tuple(decks), card_files=card_files, deck_files=deck_files, unused_card_files=tuple(unused)
+    )
 
 
 def _glob(root: Path, pattern: str) -> list[Path]:

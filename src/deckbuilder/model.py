@@ -123,3 +123,5 @@ class Project:
     """Cards of each card file, keyed by relative path."""
     deck_files: dict[str, tuple[str, ...]]
     """Card files of each deck (by deck file path), in study order."""
+    unused_card_files: tuple[str, ...] = ()
+    """Files under cards/ that no deck uses: their cards reach nobody."""
