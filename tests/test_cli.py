@@ -307,3 +307,12 @@ def test_card_file_used_by_no_deck_is_pointed_out(make_project: Callable[..., Pa
     assert result.exit_code == 0
     assert result.stderr.splitlines()[0] == "cards/forgotten.yaml: warning: no deck uses this card file"
     assert run("--project", root, "--strict").exit_code == 1
+
+
+def test_preview_of_a_failed_build_shows_the_errors(make_project: Callable[..., Path]) -> None:
+    root = project_with(make_project, GOOD + "  - id: two\n    front: Q2\n    bakc: x\n")
+    result = run("--project", root, "--preview")
+    assert result.exit_code == 1
+    assert not (root / "dist" / "test.apkg").exists()
+    page = (root / "dist" / "test.html").read_text()
+    assert "cards/c.yaml:7: card &#39;two&#39;: unknown key &#39;bakc&#39;" in page
