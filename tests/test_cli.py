@@ -315,4 +315,4 @@ def test_preview_of_a_failed_build_shows_the_errors(make_project: Callable[..., 
     assert result.exit_code == 1
     assert not (root / "dist" / "test.apkg").exists()
     page = (root / "dist" / "test.html").read_text()
-    assert "cards/c.yaml:7: card &#39;two&#39;: unknown key &#39;bakc&#39;" in page
+    assert "<code>cards/c.yaml:7</code> card &#39;two&#39;: unknown key &#39;bakc&#39;" in page
