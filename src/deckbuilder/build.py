@@ -83,7 +83,7 @@ def build(
         if preview and not check:
             # The preview is for finding problems: show them above the cards that did render.
             for plan in result.decks:
-                _write_preview(plan, [*problems, *result.warnings], out)
+                _write_preview(plan, DeckError([*problems, *result.warnings]).diagnostics, out)
         raise DeckError(problems)
     if check:
         return result
