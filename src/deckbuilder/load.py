@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
+from .ankitemplate import cloze_numbers
 from .model import (
     CARD_TYPES,
     Card,
@@ -21,6 +22,9 @@ from .yamlsource import Value, YamlProblems, read_yaml
 
 CARD_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 CLOZE_DELETION = re.compile(r"\{\{c(\d+)::")
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # \x1f separates Anki's fields
+MAX_CLOZE = 500
+OUTPUT_NAME = re.compile(r"[^/\\\x00-\x1f]+\.apkg")  # Anki makes no card past c500
 DEFAULT_CARD_GLOBS = ("cards/**/*.yaml", "cards/**/*.yml")
 
 CARD_FILE_KEYS = ("deck", "tags", "cards")
@@ -72,6 +76,14 @@ class _Checker:
             self.error(value.line, f"{what}: '{key}' must be text, not a {_noun(value)}")
             return ""
         text = value.raw
+        bad = CONTROL_CHARACTER.search(text)
+        if bad:
+            self.error(
+                value.line,
+                f"{what}: '{key}' contains the control character U+{ord(bad.group()):04X}, "
+                "which Anki cannot store",
+            )
+            return ""
         if required and not text.strip():
             self.error(value.line, f"{what}: '{key}' is empty")
         return text
@@ -103,6 +115,12 @@ class _Checker:
             tag = item.raw
             if not tag or re.search(r"\s", tag):
                 self.error(item.line, f"{what}: tag '{tag}' must be one word (no spaces)")
+                continue
+            if any(not part for part in tag.split("::")):
+                self.error(item.line, f"{what}: tag '{tag}' has an empty part around '::'")
+                continue
+            if CONTROL_CHARACTER.search(tag):
+                self.error(item.line, f"{what}: tag '{tag!r}' contains a control character")
                 continue
             tags.append(tag)
         return tuple(tags)
@@ -205,13 +223,16 @@ def _card(
         for key in ("front", "back"):
             if key in entries:
                 check.error(entries[key].line, f"{what}: a cloze card has 'text', not '{key}'")
-        if text and not CLOZE_DELETION.search(text):
+        numbers = cloze_numbers([text])
+        if any(int(n) == 0 for n in CLOZE_DELETION.findall(text)):
+            check.error(entries["text"].line, f"{what}: cloze numbers start at c1, not c0")
+        elif text and not numbers:
             check.error(
                 entries["text"].line,
                 f"{what}: cloze text has no deletion; mark one like {{{{c1::answer}}}}",
             )
-        if any(int(n) == 0 for n in CLOZE_DELETION.findall(text)):
-            check.error(entries["text"].line, f"{what}: cloze numbers start at c1, not c0")
+        elif numbers and max(numbers) > MAX_CLOZE:
+            check.error(entries["text"].line, f"{what}: cloze numbers go up to c{MAX_CLOZE}")
     else:
         text = ""
         front = check.text(entries, "front", what, required=True)
@@ -277,7 +298,7 @@ def load_deck_file(path: Path, rel: str, problems: list[Diagnostic]) -> DeckSpec
             "deck file: 'identity' must be lowercase letters, digits and '-'",
         )
     output = check.text(entries, "output", "deck file") or f"{slug(name)}.apkg"
-    if "output" in entries and ("/" in output or "\\" in output or not output.endswith(".apkg")):
+    if "output" in entries and not OUTPUT_NAME.fullmatch(output):
         check.error(entries["output"].line, "deck file: 'output' must be a file name ending in .apkg")
     globs = check.strings(entries, "cards", "deck file")
     if "cards" in entries and not globs:
@@ -323,6 +344,7 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
         deck = load_deck_file(path, _rel(root, path), problems)
         if deck is not None:
             decks.append(deck)
+    _check_unique(decks, lambda d: Path(d.location.path).stem, "deck file name", problems)
     _check_unique(decks, lambda d: d.name, "deck name", problems)
     _check_unique(decks, lambda d: d.output, "output file", problems)
     _check_unique(decks, lambda d: d.identity, "identity", problems)
@@ -338,6 +360,13 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
                     Diagnostic(Location(deck.location.path, line), f"'{pattern}' matches no card file")
                 )
             chosen.update(dict.fromkeys(_rel(root, p) for p in matches))
+        if not chosen and all(line == 0 for _, line in deck.card_globs):
+            problems.append(
+                Diagnostic(
+                    Location(deck.location.path, 1),
+                    f"deck '{deck.name}' has no cards: no file matches {', '.join(DEFAULT_CARD_GLOBS)}",
+                )
+            )
         deck_files[deck.location.path] = tuple(chosen)
         for rel in chosen:
             if rel not in card_files:
@@ -352,9 +381,13 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
 
 
 def _glob(root: Path, pattern: str) -> list[Path]:
-    if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+    """Files matching `pattern` inside the project (no absolute paths, no '..')."""
+    if not pattern.strip() or Path(pattern).is_absolute() or ".." in Path(pattern).parts:
         return []
-    return sorted(p for p in root.glob(pattern) if p.is_file())
+    try:
+        return sorted(p for p in root.glob(pattern) if p.is_file())
+    except (ValueError, OSError):  # "Unacceptable pattern", unreadable folders
+        return []
 
 
 def _rel(root: Path, path: Path) -> str:

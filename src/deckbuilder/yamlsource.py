@@ -23,6 +23,7 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_KINDS = {f"{_CORE}{k}": k for k in ("str", "int", "float", "bool", "null", "timestamp")}
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
+MAX_DEPTH = 50
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class _Walker:
     def __init__(self, rel: str) -> None:
         self.rel = rel
         self.problems: list[Diagnostic] = []
+        # An alias is the same node again: walk it once, or nine nested aliases of nine
+        # items each ("billion laughs") would expand to gigabytes.
+        self.walked: dict[int, Value] = {}
 
     def problem(self, line: int, message: str) -> Value:
         self.problems.append(Diagnostic(Location(self.rel, line), message))
@@ -93,6 +97,15 @@ class _Walker:
             return self.problem(line, "an alias refers to its own parent")
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, line)
+        if id(node) in self.walked:
+            return self.walked[id(node)]
+        if len(parents) >= MAX_DEPTH:
+            return self.problem(line, f"nested more than {MAX_DEPTH} levels deep")
+        value = self.collection(node, line, parents)
+        self.walked[id(node)] = value
+        return value
+
+    def collection(self, node: yaml.Node, line: int, parents: tuple[int, ...]) -> Value:
         if not node.tag.startswith(_CORE) or node.tag[len(_CORE) :] not in ("seq", "map"):
             return self.problem(line, _forbidden(node.tag))
         inner = (*parents, id(node))
@@ -125,7 +138,7 @@ class _Walker:
         if kind in ("int", "bool"):
             try:
                 data = _CONSTRUCTOR.construct_object(node)
-            except yaml.YAMLError:
+            except (yaml.YAMLError, ValueError, LookupError):  # `!!int abc`: text after all
                 data = node.value
                 kind = "str"
             return Value(data, line, kind, node.value)
