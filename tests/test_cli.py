@@ -286,7 +286,33 @@ def test_unwritable_output_is_reported_without_traceback(
     result = run("--project", root, "--out", blocker / "dist")
     assert result.exit_code == 1
     assert "Traceback" not in result.output
-    assert result.stderr.startswith(f"{blocker / 'dist'}: ")
+    assert result.stderr == f"{blocker / 'dist' / 'test.apkg'}: Not a directory\n"
+
+
+def test_a_write_failure_replaces_no_file_of_any_deck(make_project: Callable[..., Path]) -> None:
+    root = make_project(
+        {
+            "decks/a.yaml": "name: A\ncards: [cards/a.yaml]\n",
+            "decks/b.yaml": "name: B\ncards: [cards/b.yaml]\n",
+            "cards/a.yaml": GOOD,
+            "cards/b.yaml": GOOD.replace("one", "two"),
+        }
+    )
+    assert run("--project", root).exit_code == 0
+    before = {p: p.read_bytes() for p in [*(root / "dist").iterdir(), *(root / "decks").iterdir()]}
+    for name in ("a", "b"):
+        cards = root / "cards" / f"{name}.yaml"
+        cards.write_text(cards.read_text().replace("back: A", "back: changed"))
+    (root / "dist" / "b.apkg").unlink()
+    (root / "dist" / "b.apkg").mkdir()
+    result = run("--project", root)
+    assert result.exit_code == 1
+    assert result.stderr == f"{root / 'dist' / 'b.apkg'}: Is a directory\n"
+    after = {p: p.read_bytes() for p in before if p.is_file()}
+    assert after == {p: c for p, c in before.items() if p.name != "b.apkg"}
+    assert sorted(p.name for p in (root / "dist").iterdir()) == sorted(
+        ["a.apkg", "a.release-notes.md", "b.apkg", "b.release-notes.md"]
+    )
 
 
 def test_project_without_decks(tmp_path: Path) -> None:

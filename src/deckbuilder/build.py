@@ -13,10 +13,11 @@ import genanki
 from . import releasenotes
 from .lint import lint
 from .load import CLOZE_DELETION, load_project
-from .lock import Lock, NoteInput, NoteTypeInput, Release, write_atomic
+from .lock import Lock, NoteInput, NoteTypeInput, Release
 from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project
 from .notetypes import KINDS, NoteType, TemplateSet
-from .package import NoteRecord, PackageContent, card_counts, write_package
+from .output import write_all
+from .package import NoteRecord, PackageContent, card_counts, package_bytes
 from .render import MarkdownRenderer, MediaFiles, RenderedCard
 
 
@@ -63,7 +64,7 @@ def build(
         path: tuple(renderer.render_card(card, problems) for card in cards)
         for path, cards in project.card_files.items()
     }
-    now = _now()
+    now = _now(problems)
     result = BuildResult()
     result.warnings += [
         Diagnostic(Location(rel, 0), "no deck uses this card file", warning=True)
@@ -87,47 +88,65 @@ def build(
         raise DeckError(problems)
     if check:
         return result
+    files: dict[Path, bytes] = {}
     for plan in result.decks:
-        target = out / plan.spec.output
-        write_package(plan.content, target)
-        notes = releasenotes.markdown(plan)
-        notes_path = out / f"{plan.spec.stem}.release-notes.md"
-        write_atomic(notes_path, notes.encode("utf-8"))
-        if plan.release.new_now:
-            plan.lock.write(plan.release.data)
-        result.written += [target, notes_path]
+        files[out / plan.spec.output] = package_bytes(plan.content)
+        files[out / f"{plan.spec.stem}.release-notes.md"] = releasenotes.markdown(plan).encode("utf-8")
         if preview:
-            result.written.append(_write_preview(plan, result.warnings, out))
+            from .preview import page_bytes, preview_path  # only --preview pays for the page
+
+            files[preview_path(plan, out)] = page_bytes(plan, result.warnings)
+    result.written = list(files)
+    # Lock files last: they record a release only once its packages are in place.
+    files.update(
+        {plan.lock.path: Lock.dump(plan.release.data) for plan in result.decks if plan.release.new_now}
+    )
+    write_all(files)
     return result
 
 
 def _write_preview(plan: DeckPlan, diagnostics: list[Diagnostic], out: Path) -> Path:
-    from .preview import write_preview  # only builds with --preview pay for the page
+    from .preview import write_preview
 
     path: Path = write_preview(plan, diagnostics, out)
     return path
 
 
+class UnknownDeck(Exception):
+    """A deck named on the command line is not in the project (a usage error)."""
+
+
 def select_decks(project: Project, names: Sequence[str]) -> list[DeckSpec]:
-    """Decks named on the command line (by name or deck file stem), or all."""
+    """Decks named on the command line (by name, deck file name or its stem), or all."""
     if not names:
         return list(project.decks)
     by_name = {}
     for deck in project.decks:
-        by_name[deck.name] = deck
-        by_name[Path(deck.location.path).stem] = deck
+        path = Path(deck.location.path)
+        by_name.update({deck.name: deck, path.stem: deck, path.name: deck, path.as_posix(): deck})
     unknown = [n for n in names if n not in by_name]
     if unknown:
         known = ", ".join(sorted(d.name for d in project.decks))
-        raise LookupError(f"no deck named {', '.join(map(repr, unknown))}; decks: {known}")
+        raise UnknownDeck(f"no deck named {', '.join(map(repr, unknown))}; decks: {known}")
     return list(dict.fromkeys(by_name[n] for n in names))
 
 
-def _now() -> int:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.strip().isdigit():
-        return int(epoch)
-    return int(time.time())
+def _now(problems: list[Diagnostic]) -> int:
+    """The time of a new release: now, or SOURCE_DATE_EPOCH for a reproducible first build."""
+    now = int(time.time())
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not epoch:
+        return now
+    if not epoch.isascii() or not epoch.isdigit() or len(epoch) > 12:
+        problems.append(Diagnostic(Location("SOURCE_DATE_EPOCH", 0), f"'{epoch}' is not a number of seconds"))
+        return now
+    if int(epoch) > now + 60:
+        # A release from the future would stay "newer" than members' own edits until then.
+        problems.append(
+            Diagnostic(Location("SOURCE_DATE_EPOCH", 0), f"{epoch} is in the future; check the clock")
+        )
+        return now
+    return int(epoch)
 
 
 def note_fields(rendered: RenderedCard) -> tuple[str, ...]:

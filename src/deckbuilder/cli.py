@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .build import build
+from .build import UnknownDeck, build
 from .model import DeckError
 
 
@@ -50,7 +50,7 @@ def main(
     """
     try:
         result = build(project, out, decks, check=check, run_lint=run_lint, strict=strict, preview=preview)
-    except LookupError as e:
+    except UnknownDeck as e:
         raise click.UsageError(str(e)) from None
     except OSError as e:
         # A folder we may not write to, a full disk: the old packages are still in place.

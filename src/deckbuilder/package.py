@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
-import os
 import sqlite3
 import tempfile
 import zipfile
@@ -123,10 +123,9 @@ def card_counts(content: PackageContent) -> Iterator[tuple[NoteRecord, int]]:
         yield note, len(probe.cards)
 
 
-def write_package(content: PackageContent, target: Path) -> None:
-    """Write `target` atomically: a complete new file or the old one untouched."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".deckbuilder-", dir=target.parent) as tmp:
+def package_bytes(content: PackageContent) -> bytes:
+    """The .apkg file: a zip of genanki's collection and the media, the same bytes every time."""
+    with tempfile.TemporaryDirectory(prefix="deckbuilder-") as tmp:
         db_path = Path(tmp) / "collection.anki2"
         conn = sqlite3.connect(db_path)
         try:
@@ -136,15 +135,15 @@ def write_package(content: PackageContent, target: Path) -> None:
             conn.commit()
         finally:
             conn.close()
-        staged = Path(tmp) / target.name
-        with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as zf:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
             _add(zf, "collection.anki2", db_path.read_bytes())
             names = sorted(content.media)
             media_map = {str(i): name for i, name in enumerate(names)}
             _add(zf, "media", json.dumps(media_map, sort_keys=True).encode())
             for i, name in enumerate(names):
                 _add(zf, str(i), content.media[name].read_bytes())
-        os.replace(staged, target)
+        return buffer.getvalue()
 
 
 def _add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:

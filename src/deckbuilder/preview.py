@@ -29,9 +29,9 @@ from .ankitemplate import (
     render,
     type_answer,
 )
-from .lock import write_atomic
 from .model import Diagnostic
 from .notetypes import NoteType
+from .output import write_atomic
 from .package import NoteRecord
 
 if TYPE_CHECKING:
@@ -184,14 +184,22 @@ def render_page(plan: DeckPlan, diagnostics: list[Diagnostic]) -> str:
     )
 
 
-def write_preview(plan: DeckPlan, diagnostics: list[Diagnostic], out: Path) -> Path:
-    """Write `out/<deck>.html` atomically and return its path.
+def page_bytes(plan: DeckPlan, diagnostics: list[Diagnostic]) -> bytes:
+    """The page of `plan`, showing all errors and the warnings about this deck's own files.
 
-    Errors are all shown; lint warnings only when they concern this deck's files (a build of
-    several decks passes the warnings of every deck).
+    (A build of several decks passes the warnings of every deck.)
     """
     own = {rc.card.location.path for rc in plan.cards} | {plan.spec.location.path}
     shown = [d for d in dict.fromkeys(diagnostics) if not d.warning or d.location.path in own]
-    target = out / f"{plan.spec.stem}.html"
-    write_atomic(target, render_page(plan, shown).encode("utf-8"))
+    return render_page(plan, shown).encode("utf-8")
+
+
+def preview_path(plan: DeckPlan, out: Path) -> Path:
+    return out / f"{plan.spec.stem}.html"
+
+
+def write_preview(plan: DeckPlan, diagnostics: list[Diagnostic], out: Path) -> Path:
+    """Write `out/<deck>.html` atomically and return its path."""
+    target = preview_path(plan, out)
+    write_atomic(target, page_bytes(plan, diagnostics))
     return target

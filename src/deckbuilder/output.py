@@ -1,0 +1,42 @@
+"""Writing results: every file of a build lands completely, or none replaces its old copy."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(path: Path, content: bytes) -> None:
+    write_all({path: content})
+
+
+def write_all(files: dict[Path, bytes]) -> None:
+    """Stage every file beside its target, then swap them all in.
+
+    An OSError names the target (not a temporary file); when staging fails no target has been
+    touched. Only the final renames can fail half-way, which needs the folder to break between
+    two renames in it.
+    """
+    staged: dict[Path, Path] = {}
+    try:
+        for target, content in files.items():
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+                staged[target] = tmp = Path(name)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(content)
+                os.chmod(tmp, 0o644)
+                if target.is_dir():
+                    raise IsADirectoryError(21, "Is a directory", str(target))
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, str(target)) from None
+        for target, staged_path in staged.items():
+            try:
+                os.replace(staged_path, target)
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, str(target)) from None
+    finally:
+        for leftover in staged.values():
+            leftover.unlink(missing_ok=True)
