@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from deckbuilder.load import CARD_ID
 from deckbuilder.lock import Lock, NoteInput, NoteTypeInput
-from deckbuilder.model import Location
+from deckbuilder.model import Diagnostic, Location
 from deckbuilder.render import MarkdownRenderer, MediaFiles
 
 from .conftest import run
@@ -87,10 +87,12 @@ def test_a_note_moves_forward_exactly_when_it_changes(
     previous: dict[str, tuple[str, int]] = {}
     for cards, now in zip(releases, times, strict=False):
         notes = [
-            NoteInput(cid, (), f"guid-{cid}", {"Front": text, "ID": cid})
+            NoteInput(cid, (), f"guid-{cid}", "1", {"Front": text, "ID": cid}, Location("c.yaml", 1))
             for cid, text in sorted(cards.items())
         ]
-        release = lock.plan(notes, NOTE_TYPES, now)
+        problems: list[Diagnostic] = []
+        release = lock.plan(notes, NOTE_TYPES, "x", 1, now, problems)
+        assert problems == []
         for cid, text in cards.items():
             mod = release.mods[cid]
             if cid in previous and previous[cid][0] == text:

@@ -134,28 +134,40 @@ def test_unchanged_rebuild_changes_nothing_in_anki(group: tuple[Path, Collection
     assert note_by_id(col, "math-sample")["Extra"] == "my own mnemonic"
 
 
-def test_released_field_list_is_frozen(sample: Path) -> None:
-    build(sample)
-    lock_path = sample / "decks" / "sample.lock.json"
+def test_released_field_list_is_frozen_and_a_version_bump_releases_new_notes(
+    group: tuple[Path, Collection],
+) -> None:
+    root, col = group
+    lock_path = root / "decks" / "sample.lock.json"
     lock = json.loads(lock_path.read_text())
     key, entry = next((k, v) for k, v in lock["note_types"].items() if v["name"].endswith("Basic"))
-    entry["fields"] = ["Front", "Back"]
+    entry["fields"] = ["Front", "Back"]  # as if an older deckbuilder had released these fields
     lock_path.write_text(json.dumps(lock, indent=1, sort_keys=True))
-    before = (sample / "dist" / "sample.apkg").read_bytes()
-    result = run("--project", sample)
+    before = (root / "dist" / "sample.apkg").read_bytes()
+    result = run("--project", root)
     assert result.exit_code == 1
     line = next(i for i, t in enumerate(lock_path.read_text().splitlines(), 1) if f'"{key}"' in t)
     assert result.stderr.splitlines()[0] == (
         f"decks/sample.lock.json:{line}: note type 'Sample Deck: Basic' was released with "
         "fields Front, Back; this build has Front, Back, Extra, Source, ID. Anki would import "
         "it as a copy and update none of the members' notes. Keep the released fields, or "
-        "release new note types: set 'note_type_version: 2' in decks/sample.yaml (members' old "
-        "notes then stay as they are)"
+        "release new note types: set 'note_type_version: 2' in decks/sample.yaml (members then "
+        "get every note anew; their old notes and reviews stay, and the release notes tell them "
+        "how to find the old ones)"
     )
-    assert (sample / "dist" / "sample.apkg").read_bytes() == before
-    deck = sample / "decks" / "sample.yaml"
+    assert (root / "dist" / "sample.apkg").read_bytes() == before
+
+    deck = root / "decks" / "sample.yaml"
     deck.write_text(deck.read_text() + "note_type_version: 2\n")
-    assert run("--project", sample).exit_code == 0
+    build(root)
+    log = import_package(col, root / "dist" / "sample.apkg")
+    assert len(log.new) == 9 and list(log.conflicting) == [] and list(log.updated) == []
+    assert col.note_count() == 18  # old notes keep their reviews; new ones arrive beside them
+    old = col.find_notes('note:"Sample Deck: Basic"')
+    assert len(old) == 6 and col.find_cards('note:"Sample Deck: Basic" -is:new')
+    notes = (root / "dist" / "sample.release-notes.md").read_text()
+    assert "## Added (9)" in notes
+    assert 'note:"Sample Deck: Basic" OR note:"Sample Deck: Basic and reversed"' in notes
 
 
 def sha256(path: Path) -> str:
@@ -194,3 +206,113 @@ def test_always_would_overwrite_a_members_edit(group: tuple[Path, Collection]) -
     log = import_package(col, root / "dist" / "sample.apkg", update=always)
     assert [n.fields[-1] for n in log.updated] == ["math-sample"]
     assert note_by_id(col, "math-sample")["Extra"] == ""
+
+
+def test_renaming_the_deck_keeps_every_note(group: tuple[Path, Collection]) -> None:
+    """The released identity wins over the default one, so members' notes still update."""
+    root, col = group
+    deck = root / "decks" / "sample.yaml"
+    edit(deck, "name: Sample Deck", "name: Renamed Deck")
+    edit(root / "cards" / "basics.yaml", "back: Paris", "back: Paris, on the Seine")
+    build(root)
+    log = import_package(col, root / "dist" / "sample.apkg")
+    assert list(log.conflicting) == [] and list(log.new) == []
+    assert note_by_id(col, "capital-of-france")["Back"] == "Paris, on the Seine"
+    assert col.note_count() == 9
+    assert "Renamed Deck: Basic" in {m.name for m in col.models.all_names_and_ids()}
+    notes = (root / "dist" / "sample.release-notes.md").read_text()
+    assert "moved to another subdeck. Anki keeps the cards you already have where they are" in notes
+
+    edit(deck, "name: Renamed Deck", "name: Renamed Deck\nidentity: another-identity")
+    result = run("--project", root)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "decks/sample.yaml:2: identity 'another-identity' differs from the released 'sample-deck' "
+        "(decks/sample.lock.json); every note would become new for members. Set 'identity: sample-deck'"
+    )
+
+
+def test_moving_a_card_to_a_subdeck_is_announced(group: tuple[Path, Collection]) -> None:
+    root, col = group
+    edit(root / "cards" / "basics.yaml", "    back: Paris\n", "    back: Paris\n    deck: Geography\n")
+    build(root)
+    log = import_package(col, root / "dist" / "sample.apkg")
+    assert [n.fields[-1] for n in log.updated] == ["capital-of-france"]
+    card = note_by_id(col, "capital-of-france").cards()[0]
+    assert col.decks.name(card.did) == "Sample Deck"  # Anki does not move existing cards
+    notes = (root / "dist" / "sample.release-notes.md").read_text()
+    assert "- `capital-of-france` — What is the capital of France? (subdeck)" in notes
+    assert '    "ID:capital-of-france"\n\nselect the cards and use Change Deck.' in notes
+
+
+def test_an_id_freed_by_a_rename_is_never_reused(sample: Path) -> None:
+    build(sample)
+    cards = sample / "cards" / "basics.yaml"
+    edit(cards, "  - id: capital-of-france\n", "  - id: capital-france\n    was: capital-of-france\n")
+    build(sample)
+    edit(cards, "    was: capital-of-france\n", "")
+    cards.write_text(
+        cards.read_text() + "  - id: capital-of-france\n    front: What is a cap?\n    back: A hat\n"
+    )
+    result = run("--project", sample)
+    assert result.exit_code == 1
+    line = cards.read_text().splitlines().index("  - id: capital-of-france") + 1
+    assert result.stderr.splitlines()[0] == (
+        f"cards/basics.yaml:{line}: card id 'capital-of-france' belonged to the card renamed to "
+        "'capital-france' in release 2; ids are never reused (members' notes know it), choose another"
+    )
+
+
+def test_a_released_card_keeps_its_type(sample: Path) -> None:
+    build(sample)
+    edit(sample / "cards" / "basics.yaml", "    back: Paris\n", "    back: Paris\n    type: reversed\n")
+    result = run("--project", sample)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "cards/basics.yaml:3: card 'capital-of-france' was released as a 'Sample Deck: Basic' note; "
+        "Anki cannot change a note's type on import, so members' copies would stop updating. Keep its "
+        "type, or give the card a new id without 'was' (members then get a new note and keep the old one)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("lock", "message"),
+    [
+        ("[]", "unreadable lock file (not a JSON object)"),
+        ('{"format": 1, "notes": []', "unreadable lock file (Expecting ',' delimiter: line 1 column 26"),
+        ('{"format": 1, "notes": []}', "unreadable lock file ('notes' must be an object)"),
+        ('{"format": 1, "release": "1"}', "unreadable lock file ('release' must be a number)"),
+        ('{"format": 1, "notes": {"a": []}}', "unreadable lock file (note 'a' must be an object)"),
+        (
+            '{"format": 1, "notes": {"a": {"guid": "x"}}}',
+            "unreadable lock file (note 'a' lacks guid, hashes, mod, release, change)",
+        ),
+        ('{"format": 9}', "unreadable lock file (unknown lock format 9)"),
+    ],
+)
+def test_a_damaged_lock_file_is_reported(sample: Path, lock: str, message: str) -> None:
+    (sample / "decks" / "sample.lock.json").write_text(lock)
+    result = run("--project", sample)
+    assert result.exit_code == 1
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("decks/sample.lock.json:")]
+    assert line.split(": ", 1)[1].startswith(message)
+    assert line.endswith("restore it from version control")
+    assert not (sample / "dist").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("soon", "SOURCE_DATE_EPOCH: 'soon' is not a number of seconds"),
+        ("²", "SOURCE_DATE_EPOCH: '²' is not a number of seconds"),
+        ("99999999999999999999", "SOURCE_DATE_EPOCH: '99999999999999999999' is not a number of seconds"),
+        ("4102444800", "SOURCE_DATE_EPOCH: 4102444800 is in the future; check the clock"),
+    ],
+)
+def test_source_date_epoch_is_checked(
+    sample: Path, monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    result = run("--project", sample)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == message

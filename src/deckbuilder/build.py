@@ -167,11 +167,14 @@ def _plan_deck(
     cards_valid: bool,
 ) -> DeckPlan | None:
     before = len(problems)
+    lock = Lock.for_deck(root, spec, problems)
+    if len(problems) > before:
+        return None
+    identity = lock.identity(spec, problems)
     note_types = {
-        kind.type: templates.note_type(kind, spec.name, spec.identity, spec.note_type_version, problems)
+        kind.type: templates.note_type(kind, spec.name, identity, spec.note_type_version, problems)
         for kind in KINDS.values()
     }
-    lock = Lock.for_deck(root, spec, problems)
     nt_inputs = [
         NoteTypeInput(str(nt.id), nt.name, nt.kind.fields, nt.fingerprint) for nt in note_types.values()
     ]
@@ -184,10 +187,15 @@ def _plan_deck(
         nt = note_types[card.type]
         values = note_fields(rc)
         parts = dict(zip(nt.kind.fields, values, strict=True))
-        parts.update(tags=" ".join(card.tags), deck=_deck_name(spec, card), type=nt.name)
+        parts.update(tags=" ".join(card.tags), deck=_deck_name(spec, card), type=str(nt.id))
         origin = card.was[-1] if card.was else card.id
-        inputs.append(NoteInput(card.id, card.was, genanki.guid_for(spec.identity, origin), parts))
-    release = lock.plan(inputs, nt_inputs, now)
+        # New note types (a version bump) need new notes: Anki cannot retype a note on import.
+        salt = () if spec.note_type_version == 1 else (f"note-types-v{spec.note_type_version}",)
+        guid = genanki.guid_for(identity, *salt, origin)
+        inputs.append(NoteInput(card.id, card.was, guid, str(nt.id), parts, card.location))
+    release = lock.plan(inputs, nt_inputs, identity, spec.note_type_version, now, problems)
+    if len(problems) > before:
+        return None
     notes = tuple(
         NoteRecord(
             guid=release.guids[rc.card.id],

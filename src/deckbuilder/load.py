@@ -306,6 +306,7 @@ def load_deck_file(path: Path, rel: str, problems: list[Diagnostic]) -> DeckSpec
     return DeckSpec(
         name="::".join(part.strip() for part in name.split("::")),
         identity=identity,
+        identity_line=entries["identity"].line if "identity" in entries else 0,
         description=check.text(entries, "description", "deck file"),
         card_globs=tuple(globs) or tuple((g, 0) for g in DEFAULT_CARD_GLOBS),
         output=output,

@@ -1,8 +1,9 @@
 """The lock file: what each package last released, so that only changed notes move forward.
 
 Anki updates a note on import only when the package's note `mod` is newer than the member's.
-`decks/<deck>.lock.json` (committed beside the deck file) keeps each note's guid, content hashes
-and mod; a build gives a new mod only to notes whose content changed, and counts releases.
+`decks/<deck>.lock.json` (committed beside the deck file) keeps the package's identity, each
+note's guid, note type, content hashes and mod; a build gives a new mod only to notes whose
+content changed, and counts releases.
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ class NoteInput:
     was: tuple[str, ...]
     default_guid: str
     """The guid when the lock has no history: from the oldest id (the last `was`)."""
+    note_type: str
+    """Id of the note's note type, as text."""
     parts: dict[str, str]
     """Everything Anki stores for the note (fields, tags, deck, type), by name."""
+    location: Location
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class Change:
     kind: str
     """added, changed, renamed or removed."""
     what: list[str] = field(default_factory=list)
-    """For changed: the parts that changed; for renamed: the earlier id."""
+    """For changed: the parts that changed; for renamed: the earlier id, then the parts."""
 
 
 @dataclass
@@ -62,11 +66,16 @@ class Release:
     mods: dict[str, int]
     note_type_mods: dict[str, int]
     changes: list[Change]
-    """The changes of the latest release (the one this build is, or the last one if nothing changed)."""
+    """Changes of the latest release (this build's, or the last one's if nothing changed)."""
     note_type_changes: list[str]
+    retired_note_types: list[str]
+    """Names of note types the latest release replaced (a note_type_version bump)."""
     new_now: bool
     """True when this build changed something, so the lock must be written."""
     data: dict[str, Any]
+
+
+_ENTRY_KEYS = {"guid": str, "hashes": dict, "mod": int, "release": int, "change": list}
 
 
 class Lock:
@@ -80,29 +89,44 @@ class Lock:
         deck_file = root / deck.location.path
         path = deck_file.with_name(f"{deck_file.stem}.lock.json")
         rel = path.relative_to(root).as_posix()
-        data: dict[str, Any] = {"format": LOCK_FORMAT, "release": 0, "time": 0, "note_types": {}, "notes": {}}
+        lock = cls(path, rel, empty_lock())
         if path.is_file():
             try:
-                loaded = json.loads(path.read_text(encoding="utf-8"))
-                if not isinstance(loaded, dict) or loaded.get("format") != LOCK_FORMAT:
-                    raise ValueError(f"unknown lock format {loaded.get('format')!r}")
-                data.update(loaded)
+                lock.data = _validated(json.loads(path.read_text(encoding="utf-8")))
             except (ValueError, UnicodeDecodeError) as e:
-                line = getattr(e, "lineno", 1)
+                line = getattr(e, "lineno", None) or lock.line_of(getattr(e, "key", ""))
                 problems.append(
                     Diagnostic(
                         Location(rel, line),
                         f"unreadable lock file ({e}); restore it from version control",
                     )
                 )
-        return cls(path, rel, data)
+        elif path.exists():
+            problems.append(Diagnostic(Location(rel, 0), "the lock file is not a file"))
+        return lock
 
     def line_of(self, needle: str) -> int:
-        if not self.path.is_file():
+        if not needle or not self.path.is_file():
             return 1
-        text = self.path.read_text(encoding="utf-8")
+        text = self.path.read_text(encoding="utf-8", errors="replace")
         index = text.find(f'"{needle}"')
         return text.count("\n", 0, index) + 1 if index >= 0 else 1
+
+    def identity(self, deck: DeckSpec, problems: list[Diagnostic]) -> str:
+        """The released identity wins: note guids and note type ids derive from it."""
+        released = self.data.get("identity")
+        if not released or released == deck.identity:
+            return deck.identity
+        if deck.identity_line:
+            problems.append(
+                Diagnostic(
+                    Location(deck.location.path, deck.identity_line),
+                    f"identity '{deck.identity}' differs from the released '{released}' "
+                    f"({self.rel}); every note would become new for members. "
+                    f"Set 'identity: {released}'",
+                )
+            )
+        return str(released)
 
     def check_note_types(
         self, note_types: list[NoteTypeInput], deck: DeckSpec, problems: list[Diagnostic]
@@ -120,21 +144,63 @@ class Lock:
                     f"this build has {', '.join(nt.fields)}. Anki would import it as a copy and "
                     "update none of the members' notes. Keep the released fields, or release "
                     f"new note types: set 'note_type_version: {deck.note_type_version + 1}' in "
-                    f"{deck.location.path} (members' old notes then stay as they are)",
+                    f"{deck.location.path} (members then get every note anew; their old notes "
+                    "and reviews stay, and the release notes tell them how to find the old ones)",
                 )
             )
 
-    def plan(self, notes: list[NoteInput], note_types: list[NoteTypeInput], now: int) -> Release:
+    def plan(
+        self,
+        notes: list[NoteInput],
+        note_types: list[NoteTypeInput],
+        identity: str,
+        version: int,
+        now: int,
+        problems: list[Diagnostic],
+    ) -> Release:
         data = json.loads(json.dumps(self.data))  # a deep copy to update
-        entries: dict[str, dict[str, Any]] = data["notes"]
+        data["identity"] = identity
         number = data["release"] + 1
-        changes: list[Change] = []
+        retired: list[str] = []
+        if data["notes"] and data.get("note_type_version", 1) != version:
+            # New note types: every note is new to Anki (new guids); the old ones are history.
+            retired = sorted(v["name"] for v in data["note_types"].values())
+            history = {
+                "note_type_version": data.get("note_type_version", 1),
+                "release": number,
+                "note_types": retired,
+                "notes": data["notes"],
+            }
+            data["retired"] = [*data.get("retired", []), history]
+            data["notes"], data["note_types"] = {}, {}
+        data["note_type_version"] = version
+        entries: dict[str, dict[str, Any]] = data["notes"]
+        names = {key: value["name"] for key, value in data["note_types"].items()}
         guids: dict[str, str] = {}
         mods: dict[str, int] = {}
         claimed: set[str] = set()
+        reported: set[str] = set()
 
         for note in notes:
-            old_id = next((i for i in (note.card_id, *note.was) if i in entries and i not in claimed), None)
+            old_id = next(
+                (
+                    i
+                    for i in (note.card_id, *note.was)
+                    if i in entries and i not in claimed and "renamed_to" not in entries[i]
+                ),
+                None,
+            )
+            tombstone = entries.get(note.card_id, {})
+            if old_id is None and "renamed_to" in tombstone and note.card_id not in note.was:
+                reported.add(note.card_id)
+                problems.append(
+                    Diagnostic(
+                        note.location,
+                        f"card id '{note.card_id}' belonged to the card renamed to "
+                        f"'{tombstone['renamed_to']}' in release {tombstone['release']}; "
+                        "ids are never reused (members' notes know it), choose another",
+                    )
+                )
             entry = entries.pop(old_id) if old_id is not None else None
             hashes = {name: digest(value) for name, value in note.parts.items()}
             if entry is None:
@@ -144,13 +210,31 @@ class Lock:
                     "mod": 0,
                     "release": number,
                     "change": ["added"],
+                    "note_type": note.note_type,
                 }
-                change = Change(note.card_id, "added")
+                change: Change | None = Change(note.card_id, "added")
             else:
+                released_type = entry.get("note_type", note.note_type)
+                if released_type != note.note_type:
+                    problems.append(
+                        Diagnostic(
+                            note.location,
+                            f"card '{note.card_id}' was released as a "
+                            f"'{names.get(released_type, released_type)}' note; Anki cannot change "
+                            "a note's type on import, so members' copies would stop updating. Keep "
+                            "its type, or give the card a new id without 'was' (members then get a "
+                            "new note and keep the old one)",
+                        )
+                    )
                 change = None
                 diff = [k for k in hashes if entry["hashes"].get(k) != hashes[k]]
                 if old_id != note.card_id:
                     change = Change(note.card_id, "renamed", [str(old_id), *diff])
+                    entries[str(old_id)] = {
+                        "renamed_to": note.card_id,
+                        "guid": entry["guid"],
+                        "release": number,
+                    }
                 elif entry.get("removed"):
                     change = Change(note.card_id, "changed", ["restored"])
                 elif diff:
@@ -167,10 +251,18 @@ class Lock:
             mods[note.card_id] = entry["mod"]
 
         for card_id, entry in entries.items():
-            if card_id not in claimed and not entry.get("removed"):
+            if card_id not in claimed and "renamed_to" not in entry and not entry.get("removed"):
                 entry["removed"] = number
                 entry["release"] = number
                 entry["change"] = ["removed"]
+
+        by_guid: dict[str, str] = {}
+        for note in notes:
+            other = by_guid.setdefault(guids[note.card_id], note.card_id)
+            if other != note.card_id and note.card_id not in reported:
+                problems.append(
+                    Diagnostic(note.location, f"card '{note.card_id}' has the identity of card '{other}'")
+                )
 
         nt_changes = []
         nt_mods = {}
@@ -188,19 +280,25 @@ class Lock:
                 }
             nt_mods[nt.key] = data["note_types"][nt.key]["mod"]
 
-        changed = bool(nt_changes) or any(e["release"] == number for e in entries.values())
+        changed = bool(nt_changes) or any(
+            e["release"] == number and "renamed_to" not in e for e in entries.values()
+        )
         if changed:
             data["release"] = number
             data["time"] = max([now, *mods.values(), *nt_mods.values()])
         else:
             number = data["release"]
         # Describe the latest release, so a rebuild without changes writes the same notes.
-        for card_id, entry in sorted(entries.items()):
-            if entry["release"] == number:
-                kind, *what = entry["change"]
-                changes.append(Change(card_id, kind, list(what)))
+        changes = [
+            Change(card_id, entry["change"][0], list(entry["change"][1:]))
+            for card_id, entry in sorted(entries.items())
+            if entry["release"] == number and "renamed_to" not in entry
+        ]
         data["notes"] = dict(sorted(entries.items()))
-        latest_nt = [v["name"] for v in data["note_types"].values() if v["release"] == number]
+        latest_nt = sorted(v["name"] for v in data["note_types"].values() if v["release"] == number)
+        retired_latest = [
+            n for r in data.get("retired", []) if r["release"] == number for n in r["note_types"]
+        ]
         return Release(
             number=number,
             time=data["time"],
@@ -208,7 +306,8 @@ class Lock:
             mods=mods,
             note_type_mods=nt_mods,
             changes=changes,
-            note_type_changes=sorted(latest_nt) if not nt_changes else sorted(nt_changes),
+            note_type_changes=latest_nt,
+            retired_note_types=sorted(retired_latest),
             new_now=changed,
             data=data,
         )
@@ -216,3 +315,46 @@ class Lock:
     @staticmethod
     def dump(data: dict[str, Any]) -> bytes:
         return (json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def empty_lock() -> dict[str, Any]:
+    return {"format": LOCK_FORMAT, "release": 0, "time": 0, "note_types": {}, "notes": {}}
+
+
+class _LockError(ValueError):
+    def __init__(self, message: str, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _validated(loaded: Any) -> dict[str, Any]:
+    """The lock's data, or _LockError naming what is wrong (hand edits, merge accidents)."""
+    if not isinstance(loaded, dict):
+        raise _LockError("not a JSON object")
+    if loaded.get("format") != LOCK_FORMAT:
+        raise _LockError(f"unknown lock format {loaded.get('format')!r}", "format")
+    data = empty_lock()
+    data.update(loaded)
+    for key, kind in (("release", int), ("time", int), ("note_types", dict), ("notes", dict)):
+        if not isinstance(data[key], kind) or isinstance(data[key], bool):
+            raise _LockError(f"'{key}' must be {'a number' if kind is int else 'an object'}", key)
+    if data["time"] > 1 << 40 or data["release"] < 0:
+        raise _LockError("'time' or 'release' is out of range", "time")
+    for card_id, entry in data["notes"].items():
+        if not isinstance(entry, dict):
+            raise _LockError(f"note '{card_id}' must be an object", card_id)
+        needed = {"guid": str, "release": int} if "renamed_to" in entry else _ENTRY_KEYS
+        if any(not isinstance(entry.get(k), t) or isinstance(entry.get(k), bool) for k, t in needed.items()):
+            raise _LockError(f"note '{card_id}' lacks {', '.join(needed)}", card_id)
+        if "mod" in entry and not 0 <= entry["mod"] < 1 << 40:
+            raise _LockError(f"note '{card_id}' has a 'mod' out of range", card_id)
+    for key, nt in data["note_types"].items():
+        if (
+            not isinstance(nt, dict)
+            or not isinstance(nt.get("fields"), list)
+            or not all(
+                isinstance(nt.get(k), t) for k, t in (("name", str), ("fingerprint", str), ("mod", int))
+            )
+        ):
+            raise _LockError(f"note type {key} lacks name, fields, fingerprint or mod", key)
+    return data

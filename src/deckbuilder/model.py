@@ -95,6 +95,8 @@ class DeckSpec:
     """Anki deck name of the package's top deck."""
     identity: str
     """Namespace of note identities; never changes once released."""
+    identity_line: int
+    """Line of `identity:` in the deck file, 0 when it is left to its default."""
     description: str
     """Markdown shown on Anki's deck overview."""
     card_globs: tuple[tuple[str, int], ...]

@@ -19,6 +19,7 @@ def markdown(plan: DeckPlan) -> str:
     questions = {rc.card.id: plain_text(rc.fields["text"] or rc.fields["front"]) for rc in plan.cards}
     groups: dict[str, list[str]] = {"added": [], "changed": [], "renamed": [], "removed": []}
     removed_ids = []
+    moved_ids = [c.card_id for c in release.changes if c.kind in ("changed", "renamed") and "deck" in c.what]
     for change in release.changes:
         question = _short(questions.get(change.card_id, ""))
         if change.kind == "added":
@@ -51,6 +52,31 @@ def markdown(plan: DeckPlan) -> str:
     for kind, entries in groups.items():
         if entries:
             lines += ["", f"## {titles[kind]} ({len(entries)})", "", *entries]
+    if moved_ids:
+        search = " OR ".join(f'"ID:{card_id}"' for card_id in moved_ids)
+        lines += [
+            "",
+            f"{len(moved_ids)} of these notes moved to another subdeck. Anki keeps the cards you "
+            "already have where they are; to move them too, open Browse, search",
+            "",
+            f"    {search}",
+            "",
+            "select the cards and use Change Deck.",
+        ]
+    if release.retired_note_types:
+        search = " OR ".join(f'note:"{name}"' for name in release.retired_note_types)
+        lines += [
+            "",
+            "## Note types replaced",
+            "",
+            "This release brings new note types, so every note arrives as a new note. Your old "
+            "notes, with their reviews, stay in your collection and no longer update. To find "
+            "them, open Browse and search:",
+            "",
+            f"    {search}",
+            "",
+            "then delete or suspend them once the new cards have taken over.",
+        ]
     if removed_ids:
         search = " OR ".join(f'"ID:{card_id}"' for card_id in removed_ids)
         lines += [
