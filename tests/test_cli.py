@@ -108,6 +108,19 @@ def errors_of(root: Path) -> list[str]:
             b"cards:\n  - id: one\n    front: caf\xe9\n    back: A\n",
             "cards/c.yaml:3: not valid UTF-8 (byte 0xe9)",
         ),
+        (
+            'cards:\n  - id: one\n    front: "a\\x1fb"\n    back: A\n',
+            "cards/c.yaml:3: card 'one': 'front' contains the control character U+001F, "
+            "which Anki cannot store",
+        ),
+        (
+            "cards:\n  - id: one\n    tags: ['a::']\n    front: Q\n    back: A\n",
+            "cards/c.yaml:3: card 'one': tag 'a::' has an empty part around '::'",
+        ),
+        (
+            "cards:\n  - id: one\n    type: cloze\n    text: '{{c99999999999999999999::x}}'\n",
+            "cards/c.yaml:4: card 'one': cloze numbers go up to c500",
+        ),
     ],
     ids=[
         "syntax",
@@ -129,10 +142,33 @@ def errors_of(root: Path) -> list[str]:
         "no-cards",
         "empty-file",
         "not-utf8",
+        "control-char",
+        "empty-tag-part",
+        "huge-cloze-number",
     ],
 )
 def test_error_is_located(make_project: Callable[..., Path], cards: str | bytes, expected: str) -> None:
     assert errors_of(project_with(make_project, cards)) == [expected]
+
+
+def test_hostile_yaml_is_refused_quickly(make_project: Callable[..., Path]) -> None:
+    deep = "cards:\n  - id: one\n    front: Q\n    back: A\n    extra: " + "[" * 60 + "]" * 60 + "\n"
+    assert "cards/c.yaml:5: nested more than 50 levels deep" in errors_of(project_with(make_project, deep))
+    # Nine aliases of nine: a billion items if expanded; walked once per node it is instant.
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=False)
+    )
+    errors = errors_of(project_with(make_project, bomb + "cards: [*i]\n"))
+    assert errors[:2] == [
+        "cards/c.yaml:1: card file: unknown key 'a'",
+        "cards/c.yaml:2: card file: unknown key 'b'",
+    ]
+    assert any(e.endswith(": card #1 must be a mapping of keys to values") for e in errors)
+
+
+def test_explicit_scalar_tags_read_as_text(make_project: Callable[..., Path]) -> None:
+    root = project_with(make_project, "cards:\n  - id: one\n    front: !!int abc\n    back: !!bool maybe\n")
+    assert run("--project", root, "--check").exit_code == 0
 
 
 def test_every_problem_of_a_run_is_reported_together(make_project: Callable[..., Path]) -> None:
@@ -342,3 +378,29 @@ def test_preview_of_a_failed_build_shows_the_errors(make_project: Callable[..., 
     assert not (root / "dist" / "test.apkg").exists()
     page = (root / "dist" / "test.html").read_text()
     assert "<code>cards/c.yaml:7</code> card &#39;two&#39;: unknown key &#39;bakc&#39;" in page
+
+
+def test_deck_file_mistakes(make_project: Callable[..., Path]) -> None:
+    root = make_project(
+        {
+            "decks/t.yaml": 'name: A\ncards: ["", "cards/*.yaml"]\noutput: "a\\0.apkg"\n',
+            "decks/t.yml": "name: B\n",
+            "cards/c.yaml": GOOD,
+        }
+    )
+    assert errors_of(root) == [
+        "decks/t.yaml:2: '' matches no card file",
+        "decks/t.yaml:3: deck file: 'output' contains the control character U+0000, which Anki cannot store",
+        "decks/t.yml:1: deck file name 't' is also used by decks/t.yaml",
+    ]
+
+
+def test_a_deck_whose_cards_vanished_is_an_error(make_project: Callable[..., Path]) -> None:
+    root = project_with(make_project, GOOD)
+    assert run("--project", root).exit_code == 0
+    (root / "cards").rename(root / "Cards")
+    result = run("--project", root)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "decks/test.yaml:1: deck 'Test Deck' has no cards: no file matches cards/**/*.yaml, cards/**/*.yml"
+    )

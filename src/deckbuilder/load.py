@@ -22,6 +22,7 @@ from .yamlsource import Value, YamlProblems, read_yaml
 
 CARD_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 CLOZE_DELETION = re.compile(r"\{\{c(\d+)::")
+CLOZE_NUMBERS = re.compile(r"\{\{c([0-9,]+)::")
 CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # \x1f separates Anki's fields
 MAX_CLOZE = 500
 OUTPUT_NAME = re.compile(r"[^/\\\x00-\x1f]+\.apkg")  # Anki makes no card past c500
@@ -223,16 +224,16 @@ def _card(
         for key in ("front", "back"):
             if key in entries:
                 check.error(entries[key].line, f"{what}: a cloze card has 'text', not '{key}'")
-        numbers = cloze_numbers([text])
-        if any(int(n) == 0 for n in CLOZE_DELETION.findall(text)):
+        written = [int(n) for group in CLOZE_NUMBERS.findall(text) for n in group.split(",") if n]
+        if 0 in written:
             check.error(entries["text"].line, f"{what}: cloze numbers start at c1, not c0")
-        elif text and not numbers:
+        elif written and max(written) > MAX_CLOZE:
+            check.error(entries["text"].line, f"{what}: cloze numbers go up to c{MAX_CLOZE}")
+        elif text and not cloze_numbers([text]):
             check.error(
                 entries["text"].line,
                 f"{what}: cloze text has no deletion; mark one like {{{{c1::answer}}}}",
             )
-        elif numbers and max(numbers) > MAX_CLOZE:
-            check.error(entries["text"].line, f"{what}: cloze numbers go up to c{MAX_CLOZE}")
     else:
         text = ""
         front = check.text(entries, "front", what, required=True)
