@@ -404,3 +404,38 @@ def test_a_deck_whose_cards_vanished_is_an_error(make_project: Callable[..., Pat
     assert result.stderr.splitlines()[0] == (
         "decks/test.yaml:1: deck 'Test Deck' has no cards: no file matches cards/**/*.yaml, cards/**/*.yml"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        (
+            "basic.back.html",
+            "{{FrontSide}}\n{{#Extra}}{{Extra}}\n",
+            "templates/basic.back.html:1: Anki would show \"Back template has a problem: Missing '{{/Extra}}'\"",
+        ),
+        (
+            "_answer.html",
+            "<div>\n{{Frnt}}</div>\n",
+            "templates/_answer.html:2: unknown field 'Frnt' in {{Frnt}}; "
+            "Basic notes have Front, Back, Extra, Source, ID",
+        ),
+        (
+            "cloze.front.html",
+            "<!-- {{cloze:Text}} -->{{Extra}}\n",
+            "templates/cloze.front.html:1: a cloze front must contain {{cloze:Text}}",
+        ),
+        ("basic.front.html", b"{{Front}} caf\xe9\n", "templates/basic.front.html:1: not valid UTF-8"),
+        (
+            "_answer.html",
+            '[% include "_answer.html" %]\n',
+            "templates/_answer.html:1: template error: it includes itself",
+        ),
+    ],
+    ids=["unclosed-section", "partial-field", "cloze-in-comment", "not-utf8", "self-include"],
+)
+def test_template_mistakes_are_located(
+    make_project: Callable[..., Path], name: str, text: str | bytes, expected: str
+) -> None:
+    root = project_with(make_project, GOOD, **{f"templates/{name}": text})
+    assert expected in errors_of(root)

@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 from pygments.formatters import HtmlFormatter
 
+from . import ankitemplate
 from .model import Diagnostic, Location
 
 LIGHT_CODE_STYLE = "friendly"
@@ -62,6 +63,7 @@ TEMPLATE_FILES = (
 )
 SPECIAL_FIELDS = {"FrontSide", "Tags", "Type", "Deck", "Subdeck", "Card", "CardFlag", "CardID"}
 _REFERENCE = re.compile(r"\{\{([^{}]*)\}\}")
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,10 @@ class TemplateSet:
             problems.append(Diagnostic(where, f"template error: {e.message}"))
         except jinja2.TemplateError as e:
             problems.append(Diagnostic(self._error_location(e, name), f"template error: {e}"))
+        except UnicodeDecodeError as e:
+            problems.append(Diagnostic(self._error_location(e, name), "not valid UTF-8"))
+        except RecursionError as e:
+            problems.append(Diagnostic(self._error_location(e, name), "template error: it includes itself"))
         return ""
 
     def _error_location(self, error: Exception, name: str) -> Location:
@@ -207,48 +213,61 @@ class TemplateSet:
     def _check_references(
         self, file_name: str, html: str, kind: NoteKind, side: str, problems: list[Diagnostic]
     ) -> None:
+        """What Anki would say of the rendered template, located in its source file."""
         if not html:
             return
-        source = self._source(file_name)
+        try:
+            ankitemplate.parse(html)
+        except ankitemplate.TemplateError as e:
+            where = self._locate(file_name, "{{")
+            problems.append(
+                Diagnostic(where, f'Anki would show "{side.title()} template has a problem: {e}"')
+            )
+            return
         seen_field = False
         for match in _REFERENCE.finditer(html):
             ref = match.group(1).strip()
             name = ref.lstrip("#^/").split(":")[-1].strip()
-            if ref.startswith("tts ") or name in SPECIAL_FIELDS:
+            if ref.startswith(("tts ", "!")) or name in SPECIAL_FIELDS:
                 continue
             if name in kind.fields:
                 seen_field = True
                 continue
-            line = _line_of(source, match.group(0))
             problems.append(
                 Diagnostic(
-                    self.location(file_name, line),
+                    self._locate(file_name, match.group(0)),
                     f"unknown field '{name}' in {{{{{ref}}}}}; "
                     f"{kind.label} notes have {', '.join(kind.fields)}",
                 )
             )
         if side == "front":
-            if kind.cloze and "cloze:Text" not in html:
+            visible = _HTML_COMMENT.sub("", html)
+            if kind.cloze and "{{cloze:Text}}" not in visible:
                 problems.append(
-                    Diagnostic(
-                        self.location(file_name),
-                        "a cloze front must contain {{cloze:Text}}",
-                    )
+                    Diagnostic(self.location(file_name), "a cloze front must contain {{cloze:Text}}")
                 )
             elif not seen_field:
                 problems.append(
                     Diagnostic(
-                        self.location(file_name),
-                        "the front shows no field, so Anki would make no card",
+                        self.location(file_name), "the front shows no field, so Anki would make no card"
                     )
                 )
+
+    def _locate(self, file_name: str, needle: str) -> Location:
+        """Where `needle` is written: the template itself, or a partial it includes."""
+        partials = sorted(n for n in self.env.list_templates() if n.startswith("_"))
+        for name in (file_name, *partials):
+            source = self._source(name)
+            if needle in source:
+                return self.location(name, _line_of(source, needle))
+        return self.location(file_name)
 
     def _source(self, file_name: str) -> str:
         loader = self.env.loader
         assert loader is not None
         try:
             source, _, _ = loader.get_source(self.env, file_name)
-        except jinja2.TemplateNotFound:
+        except (jinja2.TemplateNotFound, UnicodeDecodeError):
             return ""
         return source
 
