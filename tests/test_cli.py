@@ -412,7 +412,8 @@ def test_a_deck_whose_cards_vanished_is_an_error(make_project: Callable[..., Pat
         (
             "basic.back.html",
             "{{FrontSide}}\n{{#Extra}}{{Extra}}\n",
-            "templates/basic.back.html:1: Anki would show \"Back template has a problem: Missing '{{/Extra}}'\"",
+            "templates/basic.back.html:1: "
+            "Anki would show \"Back template has a problem: Missing '{{/Extra}}'\"",
         ),
         (
             "_answer.html",
@@ -439,3 +440,36 @@ def test_template_mistakes_are_located(
 ) -> None:
     root = project_with(make_project, GOOD, **{f"templates/{name}": text})
     assert expected in errors_of(root)
+
+
+@pytest.mark.parametrize(
+    ("card", "expected"),
+    [
+        (
+            "    type: cloze\n    text: '{{c1::O(n*m)}} vs {{c2::O(n*k)}}'\n",
+            "cards/c.yaml:4: card 'one': Markdown formatting crosses a cloze boundary near "
+            "'{{c1::O(n<em>m)}}'; escape a literal * or _ as \\* or \\_",
+        ),
+        (
+            "    type: cloze\n    text: |\n      ```python\n      x = {{c1::compute()}}\n      ```\n",
+            "cards/c.yaml:4: card 'one': Markdown broke c1; keep each {{c…::…}} out of fenced code "
+            "with a language and within one paragraph",
+        ),
+        (
+            "    front: <br>\n    back: A\n",
+            "cards/c.yaml:3: card 'one': 'front' shows nothing once rendered; Anki would say the "
+            "front of the card is blank",
+        ),
+    ],
+    ids=["emphasis-across-cloze", "cloze-in-highlighted-code", "blank-front"],
+)
+def test_what_anki_would_make_of_a_note(make_project: Callable[..., Path], card: str, expected: str) -> None:
+    assert errors_of(project_with(make_project, "cards:\n  - id: one\n" + card)) == [expected]
+
+
+def test_cloze_escaped_and_in_plain_fences_works(make_project: Callable[..., Path]) -> None:
+    cards = (
+        "cards:\n  - id: one\n    type: cloze\n    text: '{{c1::O(n\\*m)}} vs {{c2::O(n\\*k)}}'\n"
+        "  - id: two\n    type: cloze\n    text: |\n      ```\n      x = {{c1::compute()}}\n      ```\n"
+    )
+    assert run("--project", project_with(make_project, cards), "--check").exit_code == 0

@@ -12,12 +12,13 @@ import genanki
 
 from . import releasenotes
 from .lint import lint
-from .load import CLOZE_DELETION, load_project
+from .load import load_project
 from .lock import Lock, NoteInput, NoteTypeInput, Release
 from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project
+from .notecheck import check_note
 from .notetypes import KINDS, NoteType, TemplateSet
 from .output import write_all
-from .package import NoteRecord, PackageContent, card_counts, package_bytes
+from .package import NoteRecord, PackageContent, card_ordinals, package_bytes
 from .render import MarkdownRenderer, MediaFiles, RenderedCard
 
 
@@ -217,25 +218,11 @@ def _plan_deck(
         timestamp=release.time,
     )
     total = 0
-    for (note, count), rc in zip(card_counts(content), cards, strict=True):
-        expected = _expected_cards(rc.card, note.note_type)
-        # Cards that failed to load would only echo their problems here.
-        if cards_valid and count != expected:
-            problems.append(
-                Diagnostic(
-                    rc.card.location,
-                    f"card '{rc.card.id}': the note type's templates make {count} card(s), "
-                    f"expected {expected}; check the templates' front sides",
-                )
-            )
-        total += count
+    for (note, ords), rc in zip(card_ordinals(content), cards, strict=True):
+        if cards_valid:  # cards that failed to load would only echo their problems here
+            problems.extend(check_note(rc, note, ords))
+        total += len(ords)
     return DeckPlan(spec, content, cards, total, release, lock, tuple(note_types.values()))
-
-
-def _expected_cards(card: Card, note_type: NoteType) -> int:
-    if card.type == "cloze":
-        return len({n for n in CLOZE_DELETION.findall(card.text) if int(n) > 0})
-    return len(note_type.templates)
 
 
 def _deck_name(spec: DeckSpec, card: Card) -> str:

@@ -115,12 +115,15 @@ def _decks(content: PackageContent) -> list[genanki.Deck]:
     return list(decks.values())
 
 
-def card_counts(content: PackageContent) -> Iterator[tuple[NoteRecord, int]]:
-    """How many cards genanki will generate for each note (checked before writing)."""
+def card_ordinals(content: PackageContent) -> Iterator[tuple[NoteRecord, list[int]]]:
+    """The cards genanki will write for each note (its own rules, checked against Anki's)."""
     models = _models(content)
     for note in content.notes:
         probe = genanki.Note(model=models[note.note_type.id], fields=list(note.fields))
-        yield note, len(probe.cards)
+        try:
+            yield note, [card.ord for card in probe.cards]
+        except Exception:  # genanki's chevron rejects a template Anki's parser was checked with
+            yield note, []
 
 
 def package_bytes(content: PackageContent) -> bytes:

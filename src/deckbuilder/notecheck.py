@@ -1,0 +1,83 @@
+"""What Anki would make of each rendered note, checked before anything is written."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from . import ankitemplate
+from .model import Diagnostic, Location
+from .package import NoteRecord
+from .render import RenderedCard
+
+_DELETION = re.compile(r"\{\{c[0-9,]+::((?:(?!\{\{c[0-9,]+::|\}\}).)*)\}\}", re.DOTALL)
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(/?)>")
+_VOID = {"br", "hr", "img", "input", "wbr", "col", "area", "source", "meta", "link"}
+
+
+def check_note(rc: RenderedCard, note: NoteRecord, genanki_ords: list[int]) -> Iterator[Diagnostic]:
+    card, fields = rc.card, rc.fields
+    at = Location(card.location.path, card.location.line)
+
+    def field_at(name: str) -> Location:
+        return Location(card.location.path, card.field_lines.get(name, card.location.line))
+
+    if card.type == "cloze":
+        written = ankitemplate.cloze_numbers([card.text])
+        rendered = ankitemplate.cloze_numbers([fields["text"]])
+        if written != rendered:
+            lost = ", ".join(f"c{n}" for n in sorted(written - rendered)) or "a deletion"
+            yield Diagnostic(
+                field_at("text"),
+                f"card '{card.id}': Markdown broke {lost}; keep each {{{{c…::…}}}} out of fenced code "
+                "with a language and within one paragraph",
+            )
+            return
+        for match in _DELETION.finditer(fields["text"]):
+            if not _balanced(match.group(1)):
+                yield Diagnostic(
+                    field_at("text"),
+                    f"card '{card.id}': Markdown formatting crosses a cloze boundary near "
+                    f"'{match.group(0)[:40]}'; escape a literal * or _ as \\* or \\_",
+                )
+                return
+    else:
+        sides = ["front", "back"] if card.type == "reversed" else ["front"]
+        for side in sides:
+            if ankitemplate.field_is_empty(fields[side]):
+                yield Diagnostic(
+                    field_at(side),
+                    f"card '{card.id}': '{side}' shows nothing once rendered; Anki would say "
+                    "the front of the card is blank",
+                )
+                return
+    nt = note.note_type
+    anki_ords = ankitemplate.card_ordinals(
+        [t.front for t in nt.templates],
+        dict(zip(nt.kind.fields, note.fields, strict=True)),
+        cloze=nt.kind.cloze,
+        has_tags=bool(note.tags),
+    )
+    if sorted(genanki_ords) != anki_ords:
+        yield Diagnostic(
+            at,
+            f"card '{card.id}': genanki would write cards {_ords(genanki_ords)} where Anki makes "
+            f"{_ords(anki_ords)}; check the templates' front sides",
+        )
+
+
+def _ords(ords: list[int]) -> str:
+    return ", ".join(str(o + 1) for o in sorted(ords)) or "none"
+
+
+def _balanced(fragment: str) -> bool:
+    stack: list[str] = []
+    for closing, name, self_closing in _TAG.findall(fragment):
+        name = name.lower()
+        if name in _VOID or self_closing:
+            continue
+        if not closing:
+            stack.append(name)
+        elif not stack or stack.pop() != name:
+            return False
+    return not stack
