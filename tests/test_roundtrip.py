@@ -116,6 +116,7 @@ def test_images_are_packed_and_referenced(imported: Collection) -> None:
     assert (media / src).read_bytes() == (
         Path(__file__).parent / "data" / "sample" / "images" / "diagram.png"
     ).read_bytes()
+    assert f'<img src="{src}" alt="again">' in card.render_output().answer_text
     (other,) = cards_of(imported, "extra-one")
     (src2,) = re.findall(r'src="([^"]+)"', other.render_output().answer_text)
     assert src2 != src  # same file name "diagram.png", different images: no collision
@@ -144,3 +145,17 @@ def test_new_cards_come_in_source_order(imported: Collection) -> None:
     ]
     queue = [imported.get_card(cid) for cid in imported.find_cards("is:new")]
     assert all(c.queue == 0 for c in queue)
+
+
+def test_an_image_in_the_deck_description_is_packed(sample: Path, tmp_path: Path) -> None:
+    deck = sample / "decks" / "sample.yaml"
+    deck.write_text(
+        deck.read_text().replace("for the tests.", "for the tests. ![logo](../images/diagram.png)")
+    )
+    assert run("--project", sample).exit_code == 0
+    col = new_collection(tmp_path / "c" / "collection.anki2")
+    import_package(col, sample / "dist" / "sample.apkg")
+    desc = col.decks.get(col.decks.id_for_name("Sample Deck"))["desc"]
+    (src,) = re.findall(r'src="([^"]+)"', desc)
+    assert (Path(col.media.dir()) / src).is_file()
+    assert list(col.media.check().missing) == []

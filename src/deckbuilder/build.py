@@ -208,10 +208,12 @@ def _plan_deck(
         )
         for rc in cards
     )
-    used = {name for rc in cards for name in rc.media}
+    describer = MarkdownRenderer(root, media)
+    description = describer.html(spec.description, root / "decks", spec.location, problems)
+    used = {name for rc in cards for name in rc.media} | set(describer.used)
     content = PackageContent(
         deck_name=spec.name,
-        description=MarkdownRenderer(root, media).html(spec.description, root, spec.location, problems),
+        description=description,
         notes=notes,
         note_type_mods={nt.id: release.note_type_mods[str(nt.id)] for nt in note_types.values()},
         media={name: media.files[name] for name in sorted(used)},

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import markdown
-from markdown.treeprocessors import Treeprocessor
 
 from .model import Card, Diagnostic, Location
 
@@ -20,6 +19,7 @@ _SINGLE_PARAGRAPH = re.compile(r"<p>((?:(?!<p[ >]).)*)</p>", re.DOTALL)
 # (Most short answers; skipping Markdown for them halves a big build.)
 PLAIN_TEXT = re.compile(r"(?![-+*#>=\s]|\d+[.)]\s)[A-Za-z0-9 ,.;:?!'\"()%/+=-]*(?<![ :])")
 
+_IMG_SRC = re.compile(r"""(<img\b[^>]*?\bsrc=)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
 _BARE_DOMAIN = re.compile(r"\b(?:www|ftp)\.")  # magiclink links these without a scheme
 MARKDOWN_EXTENSIONS = [
     "tables",
@@ -64,30 +64,6 @@ class MediaFiles:
         return name
 
 
-class _ImageRewriter(Treeprocessor):
-    """Points <img src> at packed media; records images that cannot be packed."""
-
-    def __init__(self, md: markdown.Markdown, renderer: MarkdownRenderer) -> None:
-        super().__init__(md)
-        self.renderer = renderer
-
-    def run(self, root: ET.Element) -> None:
-        for img in root.iter("img"):
-            src = img.get("src", "")
-            new = self.renderer.resolve_image(src)
-            if new is not None:
-                img.set("src", new)
-
-
-class _ImageExtension(markdown.Extension):
-    def __init__(self, renderer: MarkdownRenderer) -> None:
-        super().__init__()
-        self.renderer = renderer
-
-    def extendMarkdown(self, md: markdown.Markdown) -> None:
-        md.treeprocessors.register(_ImageRewriter(md, self.renderer), "deckbuilder-images", 0)
-
-
 class MarkdownRenderer:
     """One reusable Markdown instance (resetting it is twice as fast as making a new one)."""
 
@@ -95,7 +71,7 @@ class MarkdownRenderer:
         self.root = root.resolve()
         self.media = media
         self.md = markdown.Markdown(
-            extensions=[*MARKDOWN_EXTENSIONS, _ImageExtension(self)],
+            extensions=MARKDOWN_EXTENSIONS,
             extension_configs=MARKDOWN_CONFIG,
             output_format="html",
         )
@@ -112,7 +88,7 @@ class MarkdownRenderer:
             return ""
         if PLAIN_TEXT.fullmatch(text) and "://" not in text and not _BARE_DOMAIN.search(text):
             return text
-        if "![" in text:  # images depend on the card file's folder and record media
+        if "![" in text or "<img" in text.lower():  # images depend on the card's folder
             return self._convert(text, base, location, problems)
         # Texts repeat (a paper's citation on each of its cards): convert each once.
         if text not in self._converted:
@@ -122,8 +98,21 @@ class MarkdownRenderer:
     def _convert(self, text: str, base: Path, location: Location, problems: list[Diagnostic]) -> str:
         self._base, self._location, self._problems = base, location, problems
         out: str = self.md.reset().convert(text)
+        # Markdown images and raw <img> tags alike: local files become packed media.
+        out = _IMG_SRC.sub(self._rewrite_src, out)
         whole = _SINGLE_PARAGRAPH.fullmatch(out)
         return whole.group(1) if whole else out
+
+    def _rewrite_src(self, match: re.Match[str]) -> str:
+        new = self.resolve_image(html.unescape(match.group(3)))
+        if new is None:
+            return match.group(0)
+        return f"{match.group(1)}{match.group(2)}{html.escape(new)}{match.group(2)}"
+
+    @property
+    def used(self) -> tuple[str, ...]:
+        """Media names referenced since the last card began."""
+        return tuple(dict.fromkeys(self._used))
 
     def render_card(self, card: Card, problems: list[Diagnostic]) -> RenderedCard:
         base = (self.root / card.location.path).parent
@@ -133,7 +122,7 @@ class MarkdownRenderer:
             line = card.field_lines.get(name, card.location.line)
             value = getattr(card, name)
             fields[name] = self.html(value, base, Location(card.location.path, line), problems)
-        return RenderedCard(card, fields, tuple(dict.fromkeys(self._used)))
+        return RenderedCard(card, fields, self.used)
 
     def resolve_image(self, src: str) -> str | None:
         """The media name for a local image, or None to leave `src` alone (web images)."""
