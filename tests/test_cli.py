@@ -460,8 +460,13 @@ def test_template_mistakes_are_located(
             "cards/c.yaml:3: card 'one': 'front' shows nothing once rendered; Anki would say the "
             "front of the card is blank",
         ),
+        (
+            "    type: cloze\n    text: '{{c1::$x^{y^{z}}$}} grows fast'\n",
+            "cards/c.yaml:4: card 'one': cloze c1 ends at a '}}' inside its math or braces; "
+            "write '} }' there so the deletion closes where you meant",
+        ),
     ],
-    ids=["emphasis-across-cloze", "cloze-in-highlighted-code", "blank-front"],
+    ids=["emphasis-across-cloze", "cloze-in-highlighted-code", "blank-front", "braces-close-cloze"],
 )
 def test_what_anki_would_make_of_a_note(make_project: Callable[..., Path], card: str, expected: str) -> None:
     assert errors_of(project_with(make_project, "cards:\n  - id: one\n" + card)) == [expected]
@@ -471,5 +476,6 @@ def test_cloze_escaped_and_in_plain_fences_works(make_project: Callable[..., Pat
     cards = (
         "cards:\n  - id: one\n    type: cloze\n    text: '{{c1::O(n\\*m)}} vs {{c2::O(n\\*k)}}'\n"
         "  - id: two\n    type: cloze\n    text: |\n      ```\n      x = {{c1::compute()}}\n      ```\n"
+        "  - id: three\n    type: cloze\n    text: '{{c1::$x^{y^{z} }$ }} grows fast'\n"
     )
     assert run("--project", project_with(make_project, cards), "--check").exit_code == 0

@@ -71,7 +71,10 @@ def test_every_card_renders(shipped: tuple[Path, Collection, str]) -> None:
         assert len(answer) > len(question), card.note()["ID"]
         assert "{{" not in out.question_text and "{{" not in out.answer_text
         if card.note_type()["type"] == 1:  # cloze: the active deletion is hidden
-            assert "[...]" in out.question_text or "cloze" in out.question_text
+            assert re.search(r'<span class="cloze" [^>]*>\[[^<]*\]</span>', out.question_text), card.note()[
+                "ID"
+            ]
+            assert '<span class="cloze" data-ordinal=' in out.answer_text
 
 
 def test_paper_cards_name_paper_and_year_and_cite_it(shipped: tuple[Path, Collection, str]) -> None:

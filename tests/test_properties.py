@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import tempfile
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -44,9 +45,11 @@ def test_display_math_reaches_anki_verbatim(math: str) -> None:
     card_id=st.text(alphabet="abz09-_X ", min_size=1, max_size=12),
 )
 def test_errors_point_at_the_right_line(blank: int, before: int, card_id: str) -> None:
-    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        check_error_line(Path(tmp), blank, before, card_id)
 
-    root = Path(tempfile.mkdtemp())
+
+def check_error_line(root: Path, blank: int, before: int, card_id: str) -> None:
     (root / "decks").mkdir()
     (root / "cards").mkdir()
     (root / "decks" / "d.yaml").write_text("name: D\n")

@@ -11,6 +11,7 @@ from .package import NoteRecord
 from .render import RenderedCard
 
 _DELETION = re.compile(r"\{\{c[0-9,]+::((?:(?!\{\{c[0-9,]+::|\}\}).)*)\}\}", re.DOTALL)
+_SOURCE_DELETION = re.compile(r"\{\{c(\d+)::(.*?)\}\}", re.DOTALL)  # ends where Anki ends it
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(/?)>")
 _VOID = {"br", "hr", "img", "input", "wbr", "col", "area", "source", "meta", "link"}
 
@@ -23,6 +24,14 @@ def check_note(rc: RenderedCard, note: NoteRecord, genanki_ords: list[int]) -> I
         return Location(card.location.path, card.field_lines.get(name, card.location.line))
 
     if card.type == "cloze":
+        for number, content in _SOURCE_DELETION.findall(card.text):
+            if content.count("{") > content.count("}"):
+                yield Diagnostic(
+                    field_at("text"),
+                    f"card '{card.id}': cloze c{number} ends at a '}}}}' inside its math or braces; "
+                    "write '} }' there so the deletion closes where you meant",
+                )
+                return
         written = ankitemplate.cloze_numbers([card.text])
         rendered = ankitemplate.cloze_numbers([fields["text"]])
         if written != rendered:
