@@ -479,3 +479,12 @@ def test_cloze_escaped_and_in_plain_fences_works(make_project: Callable[..., Pat
         "  - id: three\n    type: cloze\n    text: '{{c1::$x^{y^{z} }$ }} grows fast'\n"
     )
     assert run("--project", project_with(make_project, cards), "--check").exit_code == 0
+
+
+def test_readme_commands_are_the_ones_ci_runs() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    build_cmd, test_cmd = re.findall(r"```sh\n(.+?)\n```", readme)[:2]
+    assert build_cmd.endswith("&& .venv/bin/build-deck")
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    setup, _, run_tests = test_cmd.rpartition(" && ")
+    assert setup in ci and run_tests in ci
