@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
@@ -36,6 +38,14 @@ LINT_KEYS = tuple(f.name for f in dataclass_fields(LintLimits))
 
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "deck"
+
+
+def default_identity(name: str) -> str:
+    """A slug of the name; a name with few Latin letters ("Физика") gets a hash of its own."""
+    readable = slug(name)
+    if len(re.sub(r"[^a-z]", "", readable)) >= 3:
+        return readable
+    return f"{readable}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
 
 
 class _Checker:
@@ -188,9 +198,12 @@ def _subdeck(check: _Checker, value: Value | None, what: str) -> str:
     if not value.is_scalar:
         check.error(value.line, f"{what}: 'deck' must be text, not a {_noun(value)}")
         return ""
-    parts = [part.strip() for part in str(value.data).split("::")]
+    if CONTROL_CHARACTER.search(value.raw) or "\t" in value.raw or "\n" in value.raw:
+        check.error(value.line, f"{what}: deck {value.raw!r} contains a control character")
+        return ""
+    parts = [unicodedata.normalize("NFC", part.strip()) for part in value.raw.split("::")]
     if not all(parts):
-        check.error(value.line, f"{what}: deck '{value.data}' has an empty part")
+        check.error(value.line, f"{what}: deck '{value.raw}' has an empty part")
         return ""
     return "::".join(parts)
 
@@ -224,7 +237,12 @@ def _card(
         for key in ("front", "back"):
             if key in entries:
                 check.error(entries[key].line, f"{what}: a cloze card has 'text', not '{key}'")
-        written = [int(n) for group in CLOZE_NUMBERS.findall(text) for n in group.split(",") if n]
+        written = [
+            int(n) if len(n) <= 6 else MAX_CLOZE + 1
+            for group in CLOZE_NUMBERS.findall(text)
+            for n in group.split(",")
+            if n
+        ]
         if 0 in written:
             check.error(entries["text"].line, f"{what}: cloze numbers start at c1, not c0")
         elif written and max(written) > MAX_CLOZE:
@@ -292,7 +310,7 @@ def load_deck_file(path: Path, rel: str, problems: list[Diagnostic]) -> DeckSpec
     name = check.text(entries, "name", "deck file", required=True)
     if name and any(not part.strip() for part in name.split("::")):
         check.error(entries["name"].line, f"deck file: name '{name}' has an empty part")
-    identity = check.text(entries, "identity", "deck file") or slug(name)
+    identity = check.text(entries, "identity", "deck file") or default_identity(name)
     if "identity" in entries and not CARD_ID.fullmatch(identity):
         check.error(
             entries["identity"].line,
@@ -338,7 +356,9 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
     What could be read is returned even when there are problems, so that later stages can
     report theirs in the same run.
     """
-    deck_paths = sorted((root / "decks").glob("*.y*ml")) if (root / "decks").is_dir() else []
+    deck_paths = (
+        sorted(p for p in (root / "decks").glob("*.y*ml") if p.is_file()) if (root / "decks").is_dir() else []
+    )
     if not deck_paths:
         problems.append(Diagnostic(Location("decks", 0), "no deck files (decks/*.yaml) found"))
     decks = []
@@ -371,9 +391,15 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
             )
         deck_files[deck.location.path] = tuple(chosen)
         for rel in chosen:
-            if rel not in card_files:
-                card_files[rel] = load_card_file(root / rel, rel, problems)
+            if rel in card_files:
+                continue
+            if not (root / rel).resolve().is_relative_to(root.resolve()):
+                problems.append(Diagnostic(Location(rel, 0), "links to a file outside the project"))
+                card_files[rel] = ()
+                continue
+            card_files[rel] = load_card_file(root / rel, rel, problems)
     _check_card_ids(card_files, problems)
+    _check_subdecks(card_files, problems)
     unused = sorted(
         {_rel(root, p) for pattern in DEFAULT_CARD_GLOBS for p in _glob(root, pattern)} - card_files.keys()
     )
@@ -438,3 +464,19 @@ def _check_card_ids(card_files: dict[str, tuple[Card, ...]], problems: list[Diag
                     )
                 else:
                     owners[old] = card
+
+
+def _check_subdecks(card_files: dict[str, tuple[Card, ...]], problems: list[Diagnostic]) -> None:
+    """Anki's deck names ignore case: "Sub" and "sub" would become "Sub" and "sub_"."""
+    spellings: dict[str, Card] = {}
+    for cards in card_files.values():
+        for card in cards:
+            first = spellings.setdefault(card.subdeck.casefold(), card)
+            if first.subdeck != card.subdeck:
+                problems.append(
+                    Diagnostic(
+                        card.location,
+                        f"card '{card.id}': subdeck '{card.subdeck}' differs only in case from "
+                        f"'{first.subdeck}' ({first.location}); Anki would make two decks",
+                    )
+                )
