@@ -148,10 +148,10 @@ def test_new_cards_come_in_source_order(imported: Collection) -> None:
 
 
 def test_an_image_in_the_deck_description_is_packed(sample: Path, tmp_path: Path) -> None:
+    """An image only the description uses: Anki keeps it because its name starts with '_'."""
     deck = sample / "decks" / "sample.yaml"
-    deck.write_text(
-        deck.read_text().replace("for the tests.", "for the tests. ![logo](../images/diagram.png)")
-    )
+    (sample / "decks" / "logo.png").write_bytes((sample / "images" / "diagram.png").read_bytes() + b"\0")
+    deck.write_text(deck.read_text().replace("for the tests.", "for the tests. ![logo](logo.png)"))
     assert run("--project", sample).exit_code == 0
     col = new_collection(tmp_path / "c" / "collection.anki2")
     import_package(col, sample / "dist" / "sample.apkg")

@@ -72,6 +72,7 @@ def build(
         for rel in project.unused_card_files
     ]
     cards_valid = not problems
+    _check_identities(root, project, problems)
     for spec in selected:
         cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])
         plan = _plan_deck(root, spec, cards, templates, renderer.media, now, problems, cards_valid)
@@ -179,6 +180,7 @@ def _plan_deck(
     nt_inputs = [
         NoteTypeInput(str(nt.id), nt.name, nt.kind.fields, nt.fingerprint) for nt in note_types.values()
     ]
+    lock.check_version(spec, problems)
     lock.check_note_types(nt_inputs, spec, problems)
     if len(problems) > before:
         return None
@@ -194,7 +196,19 @@ def _plan_deck(
         salt = () if spec.note_type_version == 1 else (f"note-types-v{spec.note_type_version}",)
         guid = genanki.guid_for(identity, *salt, origin)
         inputs.append(NoteInput(card.id, card.was, guid, str(nt.id), parts, card.location))
-    release = lock.plan(inputs, nt_inputs, identity, spec.note_type_version, now, problems)
+    # After load errors the cards are incomplete: what the lock would say of them is noise.
+    plan_problems: list[Diagnostic] = problems if cards_valid else []
+    released_time = lock.data["time"]
+    release = lock.plan(inputs, nt_inputs, identity, spec.note_type_version, now, plan_problems)
+    if release.new_now and os.environ.get("SOURCE_DATE_EPOCH", "").strip() and now < released_time:
+        # Older than the last release: changed notes would not look newer than members' edits.
+        problems.append(
+            Diagnostic(
+                Location("SOURCE_DATE_EPOCH", 0),
+                f"{now} is older than release {release.number - 1} of {spec.name} "
+                f"({released_time}); unset it or give a later time",
+            )
+        )
     if len(problems) > before:
         return None
     notes = tuple(
@@ -208,7 +222,7 @@ def _plan_deck(
         )
         for rc in cards
     )
-    describer = MarkdownRenderer(root, media)
+    describer = MarkdownRenderer(root, media, keep_media=True)
     description = describer.html(spec.description, root / "decks", spec.location, problems)
     used = {name for rc in cards for name in rc.media} | set(describer.used)
     content = PackageContent(
@@ -225,6 +239,22 @@ def _plan_deck(
             problems.extend(check_note(rc, note, ords))
         total += len(ords)
     return DeckPlan(spec, content, cards, total, release, lock, tuple(note_types.values()))
+
+
+def _check_identities(root: Path, project: Project, problems: list[Diagnostic]) -> None:
+    """Two packages with one identity would overwrite each other's notes in a collection."""
+    owners: dict[str, DeckSpec] = {}
+    for spec in project.decks:
+        identity = Lock.for_deck(root, spec, []).identity(spec, [])
+        first = owners.setdefault(identity, spec)
+        if first is not spec:
+            problems.append(
+                Diagnostic(
+                    Location(spec.location.path, spec.identity_line or 1),
+                    f"identity '{identity}' is also {first.location.path}'s (kept by its lock file); "
+                    "give this deck an identity of its own",
+                )
+            )
 
 
 def _deck_name(spec: DeckSpec, card: Card) -> str:

@@ -330,6 +330,7 @@ def load_deck_file(path: Path, rel: str, problems: list[Diagnostic]) -> DeckSpec
         card_globs=tuple(globs) or tuple((g, 0) for g in DEFAULT_CARD_GLOBS),
         output=output,
         note_type_version=check.integer(entries, "note_type_version", "deck file", 1),
+        note_type_version_line=entries["note_type_version"].line if "note_type_version" in entries else 0,
         lint=_lint_limits(check, entries.get("lint")),
         location=Location(rel, 1),
     )

@@ -93,7 +93,7 @@ class Lock:
         if path.is_file():
             try:
                 lock.data = _validated(json.loads(path.read_text(encoding="utf-8")))
-            except (ValueError, UnicodeDecodeError) as e:
+            except (ValueError, UnicodeDecodeError, RecursionError) as e:
                 line = getattr(e, "lineno", None) or lock.line_of(getattr(e, "key", ""))
                 problems.append(
                     Diagnostic(
@@ -127,6 +127,19 @@ class Lock:
                 )
             )
         return str(released)
+
+    def check_version(self, deck: DeckSpec, problems: list[Diagnostic]) -> None:
+        """Note type versions only go up: an old version's notes are history in Anki."""
+        released = self.data.get("note_type_version", 1)
+        used = {r["note_type_version"] for r in self.data.get("retired", [])}
+        if self.data["notes"] and (deck.note_type_version < released or deck.note_type_version in used):
+            problems.append(
+                Diagnostic(
+                    Location(deck.location.path, deck.note_type_version_line or 1),
+                    f"note_type_version {deck.note_type_version} was already released "
+                    f"({self.rel}); versions only go up: the next is {max(released, *used) + 1}",
+                )
+            )
 
     def check_note_types(
         self, note_types: list[NoteTypeInput], deck: DeckSpec, problems: list[Diagnostic]
@@ -180,6 +193,7 @@ class Lock:
         mods: dict[str, int] = {}
         claimed: set[str] = set()
         reported: set[str] = set()
+        guid_owners = {entry["guid"]: card_id for card_id, entry in entries.items()}
 
         for note in notes:
             old_id = next(
@@ -203,6 +217,16 @@ class Lock:
                 )
             entry = entries.pop(old_id) if old_id is not None else None
             hashes = {name: digest(value) for name, value in note.parts.items()}
+            owner = guid_owners.get(note.default_guid, note.card_id)
+            if entry is None and owner != note.card_id and note.card_id not in reported:
+                reported.add(note.card_id)
+                problems.append(
+                    Diagnostic(
+                        note.location,
+                        f"card '{note.card_id}' would take over the note of card '{owner}' (the "
+                        "same identity: an earlier id of it); ids are never reused, choose another",
+                    )
+                )
             if entry is None:
                 entry = {
                     "guid": note.default_guid,
@@ -236,13 +260,15 @@ class Lock:
                         "release": number,
                     }
                 elif entry.get("removed"):
-                    change = Change(note.card_id, "changed", ["restored"])
+                    change = Change(note.card_id, "changed", ["restored", *diff])
                 elif diff:
                     change = Change(note.card_id, "changed", diff)
             entry.pop("removed", None)
             if change is not None:
                 entry["hashes"] = hashes
-                entry["mod"] = max(now, entry["mod"] + 1)
+                if change.kind != "changed" or change.what != ["restored"]:
+                    # A note restored as it was is unchanged in members' collections: no update.
+                    entry["mod"] = max(now, entry["mod"] + 1)
                 entry["release"] = number
                 entry["change"] = [change.kind, *change.what]
             entries[note.card_id] = entry
@@ -338,8 +364,23 @@ def _validated(loaded: Any) -> dict[str, Any]:
     for key, kind in (("release", int), ("time", int), ("note_types", dict), ("notes", dict)):
         if not isinstance(data[key], kind) or isinstance(data[key], bool):
             raise _LockError(f"'{key}' must be {'a number' if kind is int else 'an object'}", key)
-    if data["time"] > 1 << 40 or data["release"] < 0:
+    if not 0 <= data["time"] < 1 << 40 or data["release"] < 0:
         raise _LockError("'time' or 'release' is out of range", "time")
+    if not isinstance(data.get("identity", ""), str):
+        raise _LockError("'identity' must be text", "identity")
+    version = data.get("note_type_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _LockError("'note_type_version' must be a whole number of at least 1", "note_type_version")
+    retired = data.get("retired", [])
+    if not isinstance(retired, list) or not all(
+        isinstance(r, dict)
+        and isinstance(r.get("note_type_version"), int)
+        and isinstance(r.get("release"), int)
+        and isinstance(r.get("note_types"), list)
+        and isinstance(r.get("notes"), dict)
+        for r in retired
+    ):
+        raise _LockError("'retired' must list note_type_version, release, note_types and notes", "retired")
     for card_id, entry in data["notes"].items():
         if not isinstance(entry, dict):
             raise _LockError(f"note '{card_id}' must be an object", card_id)
@@ -348,13 +389,20 @@ def _validated(loaded: Any) -> dict[str, Any]:
             raise _LockError(f"note '{card_id}' lacks {', '.join(needed)}", card_id)
         if "mod" in entry and not 0 <= entry["mod"] < 1 << 40:
             raise _LockError(f"note '{card_id}' has a 'mod' out of range", card_id)
+        if not entry["guid"] or not isinstance(entry.get("note_type", ""), str):
+            raise _LockError(f"note '{card_id}' has an empty 'guid' or a bad 'note_type'", card_id)
+        change = entry.get("change", ["x"])
+        if not change or not all(isinstance(c, str) for c in change):
+            raise _LockError(f"note '{card_id}' has a bad 'change'", card_id)
     for key, nt in data["note_types"].items():
         if (
             not isinstance(nt, dict)
             or not isinstance(nt.get("fields"), list)
+            or not all(isinstance(f, str) for f in nt["fields"])
             or not all(
-                isinstance(nt.get(k), t) for k, t in (("name", str), ("fingerprint", str), ("mod", int))
+                isinstance(nt.get(k), t)
+                for k, t in (("name", str), ("fingerprint", str), ("mod", int), ("release", int))
             )
         ):
-            raise _LockError(f"note type {key} lacks name, fields, fingerprint or mod", key)
+            raise _LockError(f"note type {key} lacks name, fields, fingerprint, mod or release", key)
     return data

@@ -105,6 +105,8 @@ class DeckSpec:
     """File name of the package inside the output folder."""
     note_type_version: int
     """Bumped to release note types with a new field list under new ids."""
+    note_type_version_line: int
+    """Its line in the deck file, 0 when left to its default."""
     lint: LintLimits
     """Rubric limits."""
     location: Location

@@ -55,11 +55,12 @@ class MediaFiles:
 
     files: dict[str, Path] = field(default_factory=dict)
 
-    def add(self, path: Path, content: bytes) -> str:
+    def add(self, path: Path, content: bytes, keep: bool = False) -> str:
         digest = hashlib.sha256(content).hexdigest()[:12]
-        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", path.stem).strip("-").lower() or "image"
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", path.stem).strip("-_").lower() or "image"
         # Anki's media folder is flat and some file systems ignore case: name by content.
-        name = f"{stem}-{digest}{path.suffix.lower()}"
+        # Anki imports only media that notes use, or whose name starts with "_".
+        name = f"{'_' if keep else ''}{stem}-{digest}{path.suffix.lower()}"
         self.files[name] = path
         return name
 
@@ -67,9 +68,11 @@ class MediaFiles:
 class MarkdownRenderer:
     """One reusable Markdown instance (resetting it is twice as fast as making a new one)."""
 
-    def __init__(self, root: Path, media: MediaFiles) -> None:
+    def __init__(self, root: Path, media: MediaFiles, *, keep_media: bool = False) -> None:
         self.root = root.resolve()
         self.media = media
+        self.keep_media = keep_media
+        """For texts outside notes (a deck's description): their media must be kept by name."""
         self.md = markdown.Markdown(
             extensions=MARKDOWN_EXTENSIONS,
             extension_configs=MARKDOWN_CONFIG,
@@ -137,7 +140,7 @@ class MarkdownRenderer:
         if content is None:
             self._problem(f"image '{src}' not found (looked for {self._rel(target)})")
             return None
-        name = self.media.add(target, content)
+        name = self.media.add(target, content, keep=self.keep_media)
         self._used.append(name)
         return name
 
