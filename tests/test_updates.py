@@ -288,6 +288,22 @@ def test_a_released_card_keeps_its_type(sample: Path) -> None:
             "unreadable lock file (note 'a' lacks guid, hashes, mod, release, change)",
         ),
         ('{"format": 9}', "unreadable lock file (unknown lock format 9)"),
+        ('{"format": 1, "time": -5}', "unreadable lock file ('time' or 'release' is out of range)"),
+        ('{"format": 1, "retired": null}', "unreadable lock file ('retired' must list"),
+        ('{"format": 1, "note_type_version": "1"}', "unreadable lock file ('note_type_version' must be"),
+        (
+            '{"format": 1, "notes": {"a": {"guid": "", "hashes": {}, "mod": 1, "release": 1, "change": ["added"]}}}',
+            "unreadable lock file (note 'a' has an empty 'guid' or a bad 'note_type')",
+        ),
+        (
+            '{"format": 1, "notes": {"a": {"guid": "g", "hashes": {}, "mod": 1, "release": 1, "change": []}}}',
+            "unreadable lock file (note 'a' has a bad 'change')",
+        ),
+        (
+            '{"format": 1, "note_types": {"1": {"name": "n", "fields": [1], "fingerprint": "f", "mod": 1}}}',
+            "unreadable lock file (note type 1 lacks name, fields, fingerprint, mod or release)",
+        ),
+        ("[" * 100000 + "]" * 100000, "unreadable lock file (maximum recursion depth exceeded"),
     ],
 )
 def test_a_damaged_lock_file_is_reported(sample: Path, lock: str, message: str) -> None:
@@ -316,3 +332,89 @@ def test_source_date_epoch_is_checked(
     result = run("--project", sample)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == message
+
+
+def test_an_earlier_id_is_never_given_to_a_new_card(sample: Path) -> None:
+    cards = sample / "cards" / "basics.yaml"
+    edit(cards, "  - id: capital-of-france\n", "  - id: capital-france\n    was: capital-of-france\n")
+    build(sample)  # the lock never knew 'capital-of-france' itself
+    text = cards.read_text()
+    start = text.index("  - id: capital-france")
+    text = text[:start] + text[text.index("  - id: term-latency") :]
+    cards.write_text(text + "  - id: capital-of-france\n    front: What is a cap?\n    back: A hat\n")
+    result = run("--project", sample)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0].endswith(
+        "card 'capital-of-france' would take over the note of card 'capital-france' (the same "
+        "identity: an earlier id of it); ids are never reused, choose another"
+    )
+
+
+def test_a_restored_card_keeps_members_edits(group: tuple[Path, Collection]) -> None:
+    root, col = group
+    extra = root / "cards" / "extra" / "more.yaml"
+    text = extra.read_text()
+    extra.write_text(text[: text.index("  - id: extra-table")])
+    build(root)
+    own = note_by_id(col, "extra-table")
+    own["Extra"] = "kept while the card was away"
+    col.update_note(own)
+    extra.write_text(text)
+    assert "1 changed" in build(root)
+    log = import_package(col, root / "dist" / "sample.apkg")
+    assert list(log.updated) == [] and list(log.new) == []
+    assert note_by_id(col, "extra-table")["Extra"] == "kept while the card was away"
+
+
+def test_note_type_versions_only_go_up(sample: Path) -> None:
+    build(sample)
+    deck = sample / "decks" / "sample.yaml"
+    deck.write_text(deck.read_text() + "note_type_version: 2\n")
+    build(sample)
+    deck.write_text(deck.read_text().replace("note_type_version: 2", "note_type_version: 1"))
+    result = run("--project", sample)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "decks/sample.yaml:7: note_type_version 1 was already released (decks/sample.lock.json); "
+        "versions only go up: the next is 3"
+    )
+
+
+def test_source_date_epoch_older_than_the_release_is_refused(
+    sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build(sample)
+    edit(sample / "cards" / "basics.yaml", "back: Paris", "back: Paris, on the Seine")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "315532800")
+    result = run("--project", sample)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0].startswith(
+        "SOURCE_DATE_EPOCH: 315532800 is older than release 1 of Sample Deck ("
+    )
+
+
+def test_each_deck_keeps_an_identity_of_its_own(sample: Path) -> None:
+    build(sample)
+    deck = sample / "decks" / "sample.yaml"
+    edit(deck, "name: Sample Deck", "name: Old Sample")
+    (sample / "decks" / "new.yaml").write_text("name: Sample Deck\ncards: [cards/extra/*.yaml]\n")
+    result = run("--project", sample)
+    assert result.exit_code == 1
+    assert "identity 'sample-deck' is also decks/new.yaml's" in result.stderr or (
+        "identity 'sample-deck' is also decks/sample.yaml's" in result.stderr
+    )
+
+
+def test_decks_named_without_latin_letters_get_distinct_identities(make_project) -> None:  # type: ignore[no-untyped-def]
+    cards = "cards:\n  - id: q1\n    front: Q\n    back: A\n"
+    root = make_project(
+        {
+            "decks/a.yaml": "name: Физика\ncards: [cards/a.yaml]\noutput: a.apkg\n",
+            "decks/b.yaml": "name: Химия\ncards: [cards/b.yaml]\noutput: b.apkg\n",
+            "cards/a.yaml": cards,
+            "cards/b.yaml": cards.replace("q1", "q2"),
+        }
+    )
+    build(root)
+    identities = {json.loads((root / "decks" / f"{n}.lock.json").read_text())["identity"] for n in "ab"}
+    assert len(identities) == 2 and all(i.startswith("deck-") for i in identities)

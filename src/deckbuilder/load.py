@@ -42,10 +42,10 @@ def slug(name: str) -> str:
 
 def default_identity(name: str) -> str:
     """A slug of the name; a name with few Latin letters ("Физика") gets a hash of its own."""
-    readable = slug(name)
+    readable = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     if len(re.sub(r"[^a-z]", "", readable)) >= 3:
         return readable
-    return f"{readable}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+    return f"{readable or 'deck'}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
 
 
 class _Checker:
