@@ -292,11 +292,13 @@ def test_a_released_card_keeps_its_type(sample: Path) -> None:
         ('{"format": 1, "retired": null}', "unreadable lock file ('retired' must list"),
         ('{"format": 1, "note_type_version": "1"}', "unreadable lock file ('note_type_version' must be"),
         (
-            '{"format": 1, "notes": {"a": {"guid": "", "hashes": {}, "mod": 1, "release": 1, "change": ["added"]}}}',
+            '{"format": 1, "notes": {"a": {"guid": "", "hashes": {}, "mod": 1, "release": 1, '
+            '"change": ["added"]}}}',
             "unreadable lock file (note 'a' has an empty 'guid' or a bad 'note_type')",
         ),
         (
-            '{"format": 1, "notes": {"a": {"guid": "g", "hashes": {}, "mod": 1, "release": 1, "change": []}}}',
+            '{"format": 1, "notes": {"a": {"guid": "g", "hashes": {}, "mod": 1, "release": 1, '
+            '"change": []}}}',
             "unreadable lock file (note 'a' has a bad 'change')",
         ),
         (
