@@ -412,8 +412,13 @@ def test_a_deck_whose_cards_vanished_is_an_error(make_project: Callable[..., Pat
         (
             "basic.back.html",
             "{{FrontSide}}\n{{#Extra}}{{Extra}}\n",
-            "templates/basic.back.html:1: "
+            "templates/basic.back.html:2: "
             "Anki would show \"Back template has a problem: Missing '{{/Extra}}'\"",
+        ),
+        (
+            "_answer.html",
+            "<div>\n{{#Extra}}{{Extra}}</div>\n",
+            "templates/_answer.html:2: Anki would show \"Back template has a problem: Missing '{{/Extra}}'\"",
         ),
         (
             "_answer.html",
@@ -433,7 +438,14 @@ def test_a_deck_whose_cards_vanished_is_an_error(make_project: Callable[..., Pat
             "templates/_answer.html:1: template error: it includes itself",
         ),
     ],
-    ids=["unclosed-section", "partial-field", "cloze-in-comment", "not-utf8", "self-include"],
+    ids=[
+        "unclosed-section",
+        "partial-unclosed-section",
+        "partial-field",
+        "cloze-in-comment",
+        "not-utf8",
+        "self-include",
+    ],
 )
 def test_template_mistakes_are_located(
     make_project: Callable[..., Path], name: str, text: str | bytes, expected: str
@@ -465,8 +477,19 @@ def test_template_mistakes_are_located(
             "cards/c.yaml:4: card 'one': cloze c1 ends at a '}}' inside its math or braces; "
             "write '} }' there so the deletion closes where you meant",
         ),
+        (
+            "    type: cloze\n    text: '{{c1,2::both}} and {{c3::three}}'\n",
+            "cards/c.yaml:4: card 'one': genanki cannot write this cloze (several numbers in one "
+            "deletion, like {{c1,2::…}}, or an empty deletion); give each deletion one number and some text",
+        ),
     ],
-    ids=["emphasis-across-cloze", "cloze-in-highlighted-code", "blank-front", "braces-close-cloze"],
+    ids=[
+        "emphasis-across-cloze",
+        "cloze-in-highlighted-code",
+        "blank-front",
+        "braces-close-cloze",
+        "multi-cloze",
+    ],
 )
 def test_what_anki_would_make_of_a_note(make_project: Callable[..., Path], card: str, expected: str) -> None:
     assert errors_of(project_with(make_project, "cards:\n  - id: one\n" + card)) == [expected]
@@ -488,3 +511,10 @@ def test_readme_commands_are_the_ones_ci_runs() -> None:
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     setup, _, run_tests = test_cmd.rpartition(" && ")
     assert setup in ci and run_tests in ci
+
+
+def test_templates_must_be_a_folder(make_project: Callable[..., Path]) -> None:
+    root = project_with(make_project, GOOD, templates="not a folder")
+    result = run("--project", root)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == "templates: must be a folder of templates"

@@ -556,7 +556,7 @@ def test_browser_shows_every_card(browser: Browser, built: tuple[DeckPlan, Path]
     browser.wait_for(
         f"{images}.every(i => i.complete && i.naturalWidth > 0 && i.src.startsWith('data:image/png'))"
     )
-    assert browser.js(f"{images}.length") == 3  # two Markdown images and one raw <img>
+    assert browser.js(f"{images}.length") == 4  # two Markdown images and two raw <img>
     urls = [
         e["params"]["request"]["url"]
         for e in browser.events

@@ -117,6 +117,7 @@ def test_images_are_packed_and_referenced(imported: Collection) -> None:
         Path(__file__).parent / "data" / "sample" / "images" / "diagram.png"
     ).read_bytes()
     assert f'<img src="{src}" alt="again">' in card.render_output().answer_text
+    assert f"<img src={src} alt=unquoted>" in card.render_output().answer_text
     (other,) = cards_of(imported, "extra-one")
     (src2,) = re.findall(r'src="([^"]+)"', other.render_output().answer_text)
     assert src2 != src  # same file name "diagram.png", different images: no collision

@@ -86,7 +86,10 @@ def build(
         if preview and not check:
             # The preview is for finding problems: show them above the cards that did render.
             for plan in result.decks:
-                _write_preview(plan, DeckError([*problems, *result.warnings]).diagnostics, out)
+                try:
+                    _write_preview(plan, DeckError([*problems, *result.warnings]).diagnostics, out)
+                except OSError as e:  # the errors themselves matter more than the page
+                    problems.append(Diagnostic(Location(str(e.filename), 0), e.strerror or str(e)))
         raise DeckError(problems)
     if check:
         return result

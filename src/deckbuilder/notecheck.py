@@ -67,7 +67,13 @@ def check_note(rc: RenderedCard, note: NoteRecord, genanki_ords: list[int]) -> I
         cloze=nt.kind.cloze,
         has_tags=bool(note.tags),
     )
-    if sorted(genanki_ords) != anki_ords:
+    if sorted(genanki_ords) != anki_ords and card.type == "cloze":
+        yield Diagnostic(
+            field_at("text"),
+            f"card '{card.id}': genanki cannot write this cloze (several numbers in one deletion, "
+            "like {{c1,2::…}}, or an empty deletion); give each deletion one number and some text",
+        )
+    elif sorted(genanki_ords) != anki_ords:
         yield Diagnostic(
             at,
             f"card '{card.id}': genanki would write cards {_ords(genanki_ords)} where Anki makes "

@@ -143,7 +143,14 @@ class TemplateSet:
         return sorted(p.name for p in self.override_dir.iterdir() if p.is_file())
 
     def check_override_names(self, problems: list[Diagnostic]) -> None:
+        if self.override_dir.exists() and not self.override_dir.is_dir():
+            problems.append(Diagnostic(Location("templates", 0), "must be a folder of templates"))
+            return
         for name in self.overrides():
+            if not (self.override_dir / name).resolve().is_relative_to(self.root.resolve()):
+                problems.append(
+                    Diagnostic(Location(f"templates/{name}", 0), "links to a file outside the project")
+                )
             if name not in TEMPLATE_FILES and not name.startswith("_"):
                 problems.append(
                     Diagnostic(
@@ -218,11 +225,13 @@ class TemplateSet:
             return
         try:
             ankitemplate.parse(html)
-        except ankitemplate.TemplateError as e:
-            where = self._locate(file_name, "{{")
-            problems.append(
-                Diagnostic(where, f'Anki would show "{side.title()} template has a problem: {e}"')
-            )
+        except (ankitemplate.TemplateError, RecursionError) as e:
+            reason = e if isinstance(e, ankitemplate.TemplateError) else "sections nested too deeply"
+            message = f'Anki would show "{side.title()} template has a problem: {reason}"'
+            # The section named in the message, else the first reference, shows where to look.
+            names = re.findall(r"\{\{[#^/]?([^{}]+?)\}\}", str(reason))
+            needles = [f"{{{{{p}{n}" for n in names for p in "#^/"] + ["{{"]
+            problems.append(Diagnostic(self._locate(file_name, *needles), message))
             return
         seen_field = False
         for match in _REFERENCE.finditer(html):
@@ -253,13 +262,14 @@ class TemplateSet:
                     )
                 )
 
-    def _locate(self, file_name: str, needle: str) -> Location:
-        """Where `needle` is written: the template itself, or a partial it includes."""
+    def _locate(self, file_name: str, *needles: str) -> Location:
+        """Where the first of `needles` is written: the template itself, or a partial."""
         partials = sorted(n for n in self.env.list_templates() if n.startswith("_"))
-        for name in (file_name, *partials):
-            source = self._source(name)
-            if needle in source:
-                return self.location(name, _line_of(source, needle))
+        for needle in needles:
+            for name in (file_name, *partials):
+                source = self._source(name)
+                if needle in source:
+                    return self.location(name, _line_of(source, needle))
         return self.location(file_name)
 
     def _source(self, file_name: str) -> str:

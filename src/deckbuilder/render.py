@@ -19,7 +19,9 @@ _SINGLE_PARAGRAPH = re.compile(r"<p>((?:(?!<p[ >]).)*)</p>", re.DOTALL)
 # (Most short answers; skipping Markdown for them halves a big build.)
 PLAIN_TEXT = re.compile(r"(?![-+*#>=\s]|\d+[.)]\s)[A-Za-z0-9 ,.;:?!'\"()%/+=-]*(?<![ :])")
 
-_IMG_SRC = re.compile(r"""(<img\b[^>]*?\bsrc=)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+_IMG_SRC = re.compile(
+    r"""(<img\b[^>]*?\bsrc=)(["'])?((?(2).*?|[^\s>]+))(?(2)\2)""", re.IGNORECASE | re.DOTALL
+)
 _BARE_DOMAIN = re.compile(r"\b(?:www|ftp)\.")  # magiclink links these without a scheme
 MARKDOWN_EXTENSIONS = [
     "tables",
@@ -110,7 +112,8 @@ class MarkdownRenderer:
         new = self.resolve_image(html.unescape(match.group(3)))
         if new is None:
             return match.group(0)
-        return f"{match.group(1)}{match.group(2)}{html.escape(new)}{match.group(2)}"
+        quote = match.group(2) or ""
+        return f"{match.group(1)}{quote}{html.escape(new)}{quote}"
 
     @property
     def used(self) -> tuple[str, ...]:
