@@ -420,3 +420,13 @@ def test_decks_named_without_latin_letters_get_distinct_identities(make_project)
     build(root)
     identities = {json.loads((root / "decks" / f"{n}.lock.json").read_text())["identity"] for n in "ab"}
     assert len(identities) == 2 and all(i.startswith("deck-") for i in identities)
+
+
+def test_a_lock_without_identity_learns_it(sample: Path) -> None:
+    build(sample)
+    lock_path = sample / "decks" / "sample.lock.json"
+    lock = json.loads(lock_path.read_text())
+    del lock["identity"]  # as written before identities were recorded
+    lock_path.write_text(json.dumps(lock))
+    assert "release 1 (unchanged)" in build(sample)
+    assert json.loads(lock_path.read_text())["identity"] == "sample-deck"

@@ -104,7 +104,7 @@ def build(
     result.written = list(files)
     # Lock files last: they record a release only once its packages are in place.
     files.update(
-        {plan.lock.path: Lock.dump(plan.release.data) for plan in result.decks if plan.release.new_now}
+        {plan.lock.path: Lock.dump(plan.release.data) for plan in result.decks if plan.release.lock_changed}
     )
     write_all(files)
     return result

@@ -71,7 +71,9 @@ class Release:
     retired_note_types: list[str]
     """Names of note types the latest release replaced (a note_type_version bump)."""
     new_now: bool
-    """True when this build changed something, so the lock must be written."""
+    """True when this build is a new release."""
+    lock_changed: bool
+    """True when the lock file must be written (a new release, or facts it lacked)."""
     data: dict[str, Any]
 
 
@@ -335,6 +337,7 @@ class Lock:
             note_type_changes=latest_nt,
             retired_note_types=sorted(retired_latest),
             new_now=changed,
+            lock_changed=data != self.data,
             data=data,
         )
 
