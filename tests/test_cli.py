@@ -416,6 +416,12 @@ def test_a_deck_whose_cards_vanished_is_an_error(make_project: Callable[..., Pat
             "Anki would show \"Back template has a problem: Missing '{{/Extra}}'\"",
         ),
         (
+            "basic.front.html",
+            "{{#Back}}{{Front}}\n[% include '_mine.html' %]\n",
+            'templates/_mine.html:2: Anki would show "Front template has a problem: '
+            "Found '{{/Extra}}', but expected '{{/Back}}'\"",
+        ),
+        (
             "_answer.html",
             "<div>\n{{#Extra}}{{Extra}}</div>\n",
             "templates/_answer.html:2: Anki would show \"Back template has a problem: Missing '{{/Extra}}'\"",
@@ -440,6 +446,7 @@ def test_a_deck_whose_cards_vanished_is_an_error(make_project: Callable[..., Pat
     ],
     ids=[
         "unclosed-section",
+        "own-partial",
         "partial-unclosed-section",
         "partial-field",
         "cloze-in-comment",
@@ -450,8 +457,8 @@ def test_a_deck_whose_cards_vanished_is_an_error(make_project: Callable[..., Pat
 def test_template_mistakes_are_located(
     make_project: Callable[..., Path], name: str, text: str | bytes, expected: str
 ) -> None:
-    root = project_with(make_project, GOOD, **{f"templates/{name}": text})
-    assert expected in errors_of(root)
+    files = {f"templates/{name}": text, "templates/_mine.html": "<p>\n{{/Extra}}\n"}
+    assert expected in errors_of(project_with(make_project, GOOD, **files))
 
 
 @pytest.mark.parametrize(
@@ -518,3 +525,39 @@ def test_templates_must_be_a_folder(make_project: Callable[..., Path]) -> None:
     result = run("--project", root)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == "templates: must be a folder of templates"
+
+
+def test_same_subdeck_spelled_differently_in_two_packages_is_fine(make_project: Callable[..., Path]) -> None:
+    root = make_project(
+        {
+            "decks/a.yaml": "name: Math\ncards: [cards/a.yaml]\n",
+            "decks/b.yaml": "name: Physics\ncards: [cards/b.yaml]\n",
+            "cards/a.yaml": "deck: Basics\n" + GOOD,
+            "cards/b.yaml": "deck: basics\n" + GOOD.replace("one", "two"),
+        }
+    )
+    assert run("--project", root, "--check").exit_code == 0
+    (root / "cards" / "c.yaml").write_text("deck: BASICS\n" + GOOD.replace("one", "three"))
+    (root / "decks" / "a.yaml").write_text("name: Math\ncards: [cards/a.yaml, cards/c.yaml]\n")
+    assert errors_of(root) == [
+        "cards/c.yaml:3: card 'three': subdeck 'BASICS' differs only in case from 'Basics' "
+        "(cards/a.yaml:3); Anki would make two decks"
+    ]
+
+
+def test_src_inside_another_attribute_is_not_the_image(make_project: Callable[..., Path]) -> None:
+    png = (Path(__file__).parent / "data" / "sample" / "images" / "diagram.png").read_bytes()
+    cards = (
+        "cards:\n  - id: one\n    front: Q\n    back: >-\n"
+        '      <img alt="use src=x to set it" data-src=lazy.png src="d.png">\n'
+    )
+    root = project_with(make_project, cards, **{"cards/d.png": png})
+    assert run("--project", root, "--check").exit_code == 0
+
+
+def test_a_cloze_outside_text_is_explained(make_project: Callable[..., Path]) -> None:
+    cards = "cards:\n  - id: one\n    type: cloze\n    text: 'A {{c1::x}} B'\n    extra: '{{c2::y}}'\n"
+    assert errors_of(project_with(make_project, cards)) == [
+        "cards/c.yaml:5: card 'one': a {{c…::…}} in 'extra' makes cards genanki does not write; "
+        "keep deletions in 'text'"
+    ]

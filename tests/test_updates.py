@@ -347,8 +347,9 @@ def test_an_earlier_id_is_never_given_to_a_new_card(sample: Path) -> None:
     result = run("--project", sample)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0].endswith(
-        "card 'capital-of-france' would take over the note of card 'capital-france' (the same "
-        "identity: an earlier id of it); ids are never reused, choose another"
+        "card 'capital-of-france' would take over the note of card 'capital-france': they share "
+        "one identity (an earlier id of one, or a 'was' of the other); ids are never reused, so "
+        "choose another id or 'was'"
     )
 
 
@@ -430,3 +431,47 @@ def test_a_lock_without_identity_learns_it(sample: Path) -> None:
     lock_path.write_text(json.dumps(lock))
     assert "release 1 (unchanged)" in build(sample)
     assert json.loads(lock_path.read_text())["identity"] == "sample-deck"
+
+
+def test_version_going_down_from_a_first_release_at_2(sample: Path) -> None:
+    deck = sample / "decks" / "sample.yaml"
+    deck.write_text(deck.read_text() + "note_type_version: 2\n")
+    build(sample)
+    deck.write_text(deck.read_text().replace("note_type_version: 2\n", ""))
+    result = run("--project", sample)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "decks/sample.yaml:1: note_type_version 1 was already released (decks/sample.lock.json); "
+        "versions only go up: the next is 3"
+    )
+
+
+def test_same_source_date_epoch_for_two_releases(sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit time reused for a second build before committing is not 'older'."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    build(sample)
+    edit(sample / "cards" / "basics.yaml", "back: Paris", "back: Paris, France")
+    build(sample)
+    edit(sample / "cards" / "basics.yaml", "back: Paris, France", "back: Paris, on the Seine")
+    assert "release 3: 1 changed" in build(sample)
+
+
+def test_a_renamed_deck_frees_its_name_for_another(sample: Path) -> None:
+    build(sample)
+    deck = sample / "decks" / "sample.yaml"
+    edit(deck, "name: Sample Deck", "name: Sample Deck Old")
+    (sample / "decks" / "new.yaml").write_text(
+        "name: Sample Deck Old\ncards: [cards/extra/*.yaml]\noutput: new.apkg\n"
+    )
+    result = run("--project", sample)
+    # 'sample-deck' stays with decks/sample.yaml (its lock); the new deck's 'sample-deck-old' is free
+    assert result.exit_code == 1  # but the two decks share a name, which Anki cannot tell apart
+    assert (
+        result.stderr.splitlines()[0]
+        == "decks/sample.yaml:1: deck name 'Sample Deck Old' is also used by decks/new.yaml"
+    )
+    (sample / "decks" / "new.yaml").write_text(
+        "name: Sample Deck New\ncards: [cards/extra/*.yaml]\noutput: new.apkg\n"
+    )
+    edit(deck, "name: Sample Deck Old", "name: Sample Deck New Old")
+    assert run("--project", sample).exit_code == 0

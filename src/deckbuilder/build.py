@@ -201,7 +201,7 @@ def _plan_deck(
         inputs.append(NoteInput(card.id, card.was, guid, str(nt.id), parts, card.location))
     # After load errors the cards are incomplete: what the lock would say of them is noise.
     plan_problems: list[Diagnostic] = problems if cards_valid else []
-    released_time = lock.data["time"]
+    released_time = lock.data.get("built", lock.data["time"])
     release = lock.plan(inputs, nt_inputs, identity, spec.note_type_version, now, plan_problems)
     if release.new_now and os.environ.get("SOURCE_DATE_EPOCH", "").strip() and now < released_time:
         # Older than the last release: changed notes would not look newer than members' edits.
@@ -254,7 +254,7 @@ def _check_identities(root: Path, project: Project, problems: list[Diagnostic]) 
             problems.append(
                 Diagnostic(
                     Location(spec.location.path, spec.identity_line or 1),
-                    f"identity '{identity}' is also {first.location.path}'s (kept by its lock file); "
+                    f"identity '{identity}' is also {first.location.path}'s; "
                     "give this deck an identity of its own",
                 )
             )

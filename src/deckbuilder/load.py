@@ -45,7 +45,8 @@ def default_identity(name: str) -> str:
     readable = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     if len(re.sub(r"[^a-z]", "", readable)) >= 3:
         return readable
-    return f"{readable or 'deck'}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+    digest = hashlib.sha256(unicodedata.normalize("NFC", name).encode()).hexdigest()[:10]
+    return f"{readable or 'deck'}-{digest}"
 
 
 class _Checker:
@@ -370,7 +371,6 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
     _check_unique(decks, lambda d: Path(d.location.path).stem, "deck file name", problems)
     _check_unique(decks, lambda d: d.name, "deck name", problems)
     _check_unique(decks, lambda d: d.output, "output file", problems)
-    _check_unique(decks, lambda d: d.identity, "identity", problems)
 
     card_files: dict[str, tuple[Card, ...]] = {}
     deck_files: dict[str, tuple[str, ...]] = {}
@@ -400,7 +400,10 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
                 continue
             card_files[rel] = load_card_file(root / rel, rel, problems)
     _check_card_ids(card_files, problems)
-    _check_subdecks(card_files, problems)
+    for deck in decks:
+        _check_subdecks(
+            [card for rel in deck_files[deck.location.path] for card in card_files[rel]], problems
+        )
     unused = sorted(
         {_rel(root, p) for pattern in DEFAULT_CARD_GLOBS for p in _glob(root, pattern)} - card_files.keys()
     )
@@ -467,17 +470,16 @@ def _check_card_ids(card_files: dict[str, tuple[Card, ...]], problems: list[Diag
                     owners[old] = card
 
 
-def _check_subdecks(card_files: dict[str, tuple[Card, ...]], problems: list[Diagnostic]) -> None:
-    """Anki's deck names ignore case: "Sub" and "sub" would become "Sub" and "sub_"."""
+def _check_subdecks(cards: list[Card], problems: list[Diagnostic]) -> None:
+    """Anki's deck names ignore case: "Sub" and "sub" in one package become "Sub" and "sub_"."""
     spellings: dict[str, Card] = {}
-    for cards in card_files.values():
-        for card in cards:
-            first = spellings.setdefault(card.subdeck.casefold(), card)
-            if first.subdeck != card.subdeck:
-                problems.append(
-                    Diagnostic(
-                        card.location,
-                        f"card '{card.id}': subdeck '{card.subdeck}' differs only in case from "
-                        f"'{first.subdeck}' ({first.location}); Anki would make two decks",
-                    )
+    for card in cards:
+        first = spellings.setdefault(card.subdeck.casefold(), card)
+        if first.subdeck != card.subdeck:
+            problems.append(
+                Diagnostic(
+                    card.location,
+                    f"card '{card.id}': subdeck '{card.subdeck}' differs only in case from "
+                    f"'{first.subdeck}' ({first.location}); Anki would make two decks",
                 )
+            )

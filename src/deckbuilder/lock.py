@@ -139,7 +139,7 @@ class Lock:
                 Diagnostic(
                     Location(deck.location.path, deck.note_type_version_line or 1),
                     f"note_type_version {deck.note_type_version} was already released "
-                    f"({self.rel}); versions only go up: the next is {max(released, *used) + 1}",
+                    f"({self.rel}); versions only go up: the next is {max({released, *used}) + 1}",
                 )
             )
 
@@ -225,8 +225,9 @@ class Lock:
                 problems.append(
                     Diagnostic(
                         note.location,
-                        f"card '{note.card_id}' would take over the note of card '{owner}' (the "
-                        "same identity: an earlier id of it); ids are never reused, choose another",
+                        f"card '{note.card_id}' would take over the note of card '{owner}': they "
+                        "share one identity (an earlier id of one, or a 'was' of the other); ids "
+                        "are never reused, so choose another id or 'was'",
                     )
                 )
             if entry is None:
@@ -314,6 +315,7 @@ class Lock:
         if changed:
             data["release"] = number
             data["time"] = max([now, *mods.values(), *nt_mods.values()])
+            data["built"] = now  # the clock (or SOURCE_DATE_EPOCH) of this release
         else:
             number = data["release"]
         # Describe the latest release, so a rebuild without changes writes the same notes.
@@ -390,12 +392,12 @@ def _validated(loaded: Any) -> dict[str, Any]:
         needed = {"guid": str, "release": int} if "renamed_to" in entry else _ENTRY_KEYS
         if any(not isinstance(entry.get(k), t) or isinstance(entry.get(k), bool) for k, t in needed.items()):
             raise _LockError(f"note '{card_id}' lacks {', '.join(needed)}", card_id)
-        if "mod" in entry and not 0 <= entry["mod"] < 1 << 40:
+        if "mod" in entry and (not isinstance(entry["mod"], int) or not 0 <= entry["mod"] < 1 << 40):
             raise _LockError(f"note '{card_id}' has a 'mod' out of range", card_id)
         if not entry["guid"] or not isinstance(entry.get("note_type", ""), str):
             raise _LockError(f"note '{card_id}' has an empty 'guid' or a bad 'note_type'", card_id)
         change = entry.get("change", ["x"])
-        if not change or not all(isinstance(c, str) for c in change):
+        if not isinstance(change, list) or not change or not all(isinstance(c, str) for c in change):
             raise _LockError(f"note '{card_id}' has a bad 'change'", card_id)
     for key, nt in data["note_types"].items():
         if (

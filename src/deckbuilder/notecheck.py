@@ -12,6 +12,7 @@ from .render import RenderedCard
 
 _DELETION = re.compile(r"\{\{c[0-9,]+::((?:(?!\{\{c[0-9,]+::|\}\}).)*)\}\}", re.DOTALL)
 _SOURCE_DELETION = re.compile(r"\{\{c(\d+)::(.*?)\}\}", re.DOTALL)  # ends where Anki ends it
+_MULTI_OR_EMPTY = re.compile(r"\{\{c\d*,[0-9,]*::|\{\{c\d+::\s*(?:::[^}]*)?\}\}")
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(/?)>")
 _VOID = {"br", "hr", "img", "input", "wbr", "col", "area", "source", "meta", "link"}
 
@@ -67,13 +68,22 @@ def check_note(rc: RenderedCard, note: NoteRecord, genanki_ords: list[int]) -> I
         cloze=nt.kind.cloze,
         has_tags=bool(note.tags),
     )
-    if sorted(genanki_ords) != anki_ords and card.type == "cloze":
+    if sorted(genanki_ords) == anki_ords:
+        return
+    outside = [name for name in ("extra", "source") if ankitemplate.cloze_numbers([fields[name]])]
+    if card.type == "cloze" and _MULTI_OR_EMPTY.search(card.text):
         yield Diagnostic(
             field_at("text"),
             f"card '{card.id}': genanki cannot write this cloze (several numbers in one deletion, "
             "like {{c1,2::…}}, or an empty deletion); give each deletion one number and some text",
         )
-    elif sorted(genanki_ords) != anki_ords:
+    elif card.type == "cloze" and outside:
+        yield Diagnostic(
+            field_at(outside[0]),
+            f"card '{card.id}': a {{{{c…::…}}}} in '{outside[0]}' makes cards genanki does not "
+            "write; keep deletions in 'text'",
+        )
+    else:
         yield Diagnostic(
             at,
             f"card '{card.id}': genanki would write cards {_ords(genanki_ords)} where Anki makes "

@@ -63,6 +63,7 @@ TEMPLATE_FILES = (
 )
 SPECIAL_FIELDS = {"FrontSide", "Tags", "Type", "Deck", "Subdeck", "Card", "CardFlag", "CardID"}
 _REFERENCE = re.compile(r"\{\{([^{}]*)\}\}")
+_INCLUDE = re.compile(r"""\[%-?\s*include\s+["']([^"']+)["']""")
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
@@ -264,13 +265,24 @@ class TemplateSet:
 
     def _locate(self, file_name: str, *needles: str) -> Location:
         """Where the first of `needles` is written: the template itself, or a partial."""
-        partials = sorted(n for n in self.env.list_templates() if n.startswith("_"))
+        files = self._included(file_name)
         for needle in needles:
-            for name in (file_name, *partials):
+            for name in files:
                 source = self._source(name)
                 if needle in source:
                     return self.location(name, _line_of(source, needle))
         return self.location(file_name)
+
+    def _included(self, file_name: str) -> list[str]:
+        """`file_name` and the templates it includes, depth first."""
+        found: list[str] = []
+        pending = [file_name]
+        while pending:
+            name = pending.pop(0)
+            if name not in found:
+                found.append(name)
+                pending += _INCLUDE.findall(self._source(name))
+        return found
 
     def _source(self, file_name: str) -> str:
         loader = self.env.loader

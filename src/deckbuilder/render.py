@@ -19,8 +19,11 @@ _SINGLE_PARAGRAPH = re.compile(r"<p>((?:(?!<p[ >]).)*)</p>", re.DOTALL)
 # (Most short answers; skipping Markdown for them halves a big build.)
 PLAIN_TEXT = re.compile(r"(?![-+*#>=\s]|\d+[.)]\s)[A-Za-z0-9 ,.;:?!'\"()%/+=-]*(?<![ :])")
 
+# <img …src="…">, src='…' or src=… (unquoted); other attributes are skipped whole, so a
+# "src=" inside one (alt="use src=x", data-src=…) is not taken for the image. Group 3: the address.
+_ATTRIBUTE = r"""\s+(?!src\s*=)[^\s=>/]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>"']+))?"""
 _IMG_SRC = re.compile(
-    r"""(<img\b[^>]*?\bsrc=)(["'])?((?(2).*?|[^\s>]+))(?(2)\2)""", re.IGNORECASE | re.DOTALL
+    rf"""(<img(?:{_ATTRIBUTE})*\s+src\s*=\s*)(["'])?((?(2).*?|[^\s>]+))(?(2)\2)""", re.IGNORECASE | re.DOTALL
 )
 _BARE_DOMAIN = re.compile(r"\b(?:www|ftp)\.")  # magiclink links these without a scheme
 MARKDOWN_EXTENSIONS = [
@@ -59,7 +62,7 @@ class MediaFiles:
 
     def add(self, path: Path, content: bytes, keep: bool = False) -> str:
         digest = hashlib.sha256(content).hexdigest()[:12]
-        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", path.stem).strip("-_").lower() or "image"
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", path.stem).strip("-").lower() or "image"
         # Anki's media folder is flat and some file systems ignore case: name by content.
         # Anki imports only media that notes use, or whose name starts with "_".
         name = f"{'_' if keep else ''}{stem}-{digest}{path.suffix.lower()}"
