@@ -23,7 +23,6 @@ from .model import (
 from .yamlsource import Value, YamlProblems, read_yaml
 
 CARD_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-CLOZE_DELETION = re.compile(r"\{\{c(\d+)::")
 CLOZE_NUMBERS = re.compile(r"\{\{c([0-9,]+)::")
 CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # \x1f separates Anki's fields
 MAX_CLOZE = 500
