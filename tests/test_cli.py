@@ -307,7 +307,8 @@ def test_every_option_is_documented() -> None:
     from deckbuilder.cli import main
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    options = [opt for param in main.params for opt in param.opts if opt.startswith("--")]
+    params = [param for command in main.commands.values() for param in command.params]
+    options = [opt for param in params for opt in param.opts if opt.startswith("--")]
     assert "--check" in options and "--help" not in options
     missing = [opt for opt in [*options, "--help"] if f"`{opt}" not in readme]
     assert missing == []

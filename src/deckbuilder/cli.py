@@ -1,4 +1,9 @@
-"""The `build-deck` command: options and output only; the work is in build.py."""
+"""The `build-deck` command: options and output only; the work is in build.py.
+
+`build-deck [DECK]...` builds (the default command); named subcommands do the rest. A first
+argument that is not a subcommand's name is the default command's, so `build-deck --check`
+and `build-deck mle-interview` keep working (a deck named like a subcommand: `build-deck build NAME`).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,33 @@ from . import __version__
 from .build import UnknownDeck, build
 from .model import DeckError
 
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+DEFAULT_COMMAND = "build"
 
-@click.command(name="build-deck", context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Commands(click.Group):
+    """A group whose default command is `build`: `build-deck [OPTIONS] [DECK]...`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help", "--version")):
+            args = [DEFAULT_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[OPTIONS] [DECK]...\n  or:  build-deck COMMAND [ARGS]...")
+
+
+@click.group(name="build-deck", cls=_Commands, context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="build-deck")
+def main() -> None:
+    """Build Anki packages from the YAML cards of a project.
+
+    With no COMMAND, builds every deck file in decks/ (or only the DECKs named, by name or file
+    stem) into dist/<deck>.apkg, with release notes beside each package: see `build-deck build --help`.
+    """
+
+
+@main.command(name=DEFAULT_COMMAND, context_settings=CONTEXT)
 @click.argument("decks", nargs=-1, metavar="[DECK]...")
 @click.option(
     "--project",
@@ -33,8 +63,7 @@ from .model import DeckError
 @click.option(
     "--preview", is_flag=True, help="Also write OUT/<deck>.html showing every card (implies --lint)."
 )
-@click.version_option(__version__, "--version", prog_name="build-deck")
-def main(
+def build_command(
     decks: tuple[str, ...],
     project: Path,
     out: Path | None,
@@ -43,7 +72,7 @@ def main(
     strict: bool,
     preview: bool,
 ) -> None:
-    """Build Anki packages from the YAML cards of a project.
+    """Build the project's decks (the default command).
 
     Builds every deck file in decks/ (or only the DECKs named, by name or file stem) into
     dist/<deck>.apkg, with release notes beside each package.

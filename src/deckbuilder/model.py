@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -16,9 +17,22 @@ class Location:
     """Path relative to the project root, with forward slashes."""
     line: int
     """1-based line number; 0 when the problem concerns the whole file."""
+    column: int = 0
+    """1-based column; 0 when unknown or when the problem concerns the whole line."""
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}" if self.line else self.path
+        if not self.line:
+            return self.path
+        return f"{self.path}:{self.line}:{self.column}" if self.column else f"{self.path}:{self.line}"
+
+
+# Anything that would end a line in a terminal, an editor or a log viewer, or hide text.
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """User text made safe for a one-line diagnostic: control characters shown escaped."""
+    return _LINE_BREAKING.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 @dataclass(frozen=True)
@@ -29,10 +43,12 @@ class Diagnostic:
     message: str
     warning: bool = False
     """Warnings (lint) are reported but do not fail a build."""
+    code: str = ""
+    """Stable identifier of the kind of problem, for machine-readable output."""
 
     def __str__(self) -> str:
         kind = "warning: " if self.warning else ""
-        return f"{self.location}: {kind}{self.message}"
+        return one_line(f"{self.location}: {kind}{self.message}")
 
 
 class DeckError(Exception):
