@@ -17,6 +17,14 @@ REPO = Path(__file__).parent.parent
 IF_NEWER = 0
 
 
+@pytest.fixture(autouse=True)
+def render_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test its own render cache, never the user's."""
+    folder = tmp_path_factory.mktemp("render-cache")
+    monkeypatch.setenv("DECKBUILDER_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def sample(tmp_path: Path) -> Path:
     """A fresh copy of the sample project (builds write a lock file into it)."""

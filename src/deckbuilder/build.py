@@ -19,7 +19,8 @@ from .notecheck import check_note
 from .notetypes import KINDS, NoteType, TemplateSet
 from .output import write_all
 from .package import NoteRecord, PackageContent, card_ordinals, package_bytes
-from .render import MarkdownRenderer, MediaFiles, RenderedCard
+from .render import MarkdownRenderer, MediaFiles, RenderedCard, default_workers, markdown_settings
+from .rendercache import RenderCache, cache_dir, fingerprint
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,14 @@ def build(
     run_lint: bool = False,
     strict: bool = False,
     preview: bool = False,
+    cache: bool = True,
+    workers: int | None = None,
 ) -> BuildResult:
-    """Build the project's packages; raise DeckError with every problem, writing nothing."""
+    """Build the project's packages; raise DeckError with every problem, writing nothing.
+
+    `cache`: reuse Markdown conversions of earlier builds (see rendercache.py). `workers`:
+    processes that convert Markdown (default: one per core; output is the same either way).
+    """
     root = root.resolve()
     out = (out or root / "dist").resolve()
     problems: list[Diagnostic] = []
@@ -61,6 +68,11 @@ def build(
     templates = TemplateSet(root)
     templates.check_override_names(problems)
     renderer = MarkdownRenderer(root, MediaFiles())
+    render_cache = RenderCache(cache_dir(), fingerprint(markdown_settings())) if cache else None
+    all_cards = [card for cards in project.card_files.values() for card in cards]
+    renderer.convert_ahead(all_cards, render_cache, default_workers() if workers is None else workers)
+    if render_cache is not None:
+        render_cache.save()  # even if the build fails below: the next try starts from here
     rendered = {
         path: tuple(renderer.render_card(card, problems) for card in cards)
         for path, cards in project.card_files.items()

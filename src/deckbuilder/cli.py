@@ -63,6 +63,7 @@ def main() -> None:
 @click.option(
     "--preview", is_flag=True, help="Also write OUT/<deck>.html showing every card (implies --lint)."
 )
+@click.option("--no-cache", is_flag=True, help="Render every card afresh, without the render cache.")
 def build_command(
     decks: tuple[str, ...],
     project: Path,
@@ -71,6 +72,7 @@ def build_command(
     run_lint: bool,
     strict: bool,
     preview: bool,
+    no_cache: bool,
 ) -> None:
     """Build the project's decks (the default command).
 
@@ -78,7 +80,16 @@ def build_command(
     dist/<deck>.apkg, with release notes beside each package.
     """
     try:
-        result = build(project, out, decks, check=check, run_lint=run_lint, strict=strict, preview=preview)
+        result = build(
+            project,
+            out,
+            decks,
+            check=check,
+            run_lint=run_lint,
+            strict=strict,
+            preview=preview,
+            cache=not no_cache,
+        )
     except UnknownDeck as e:
         raise click.UsageError(str(e)) from None
     except OSError as e:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
+import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ from urllib.parse import unquote, urlparse
 import markdown
 
 from .model import Card, Diagnostic, Location
+from .rendercache import RenderCache
 
 _SINGLE_PARAGRAPH = re.compile(r"<p>((?:(?!<p[ >]).)*)</p>", re.DOTALL)
 # One line with nothing Markdown, math or HTML would act on: its HTML is the text itself.
@@ -41,6 +45,101 @@ MARKDOWN_CONFIG: dict[str, dict[str, Any]] = {
     "pymdownx.arithmatex": {"generic": True},
     "pymdownx.magiclink": {"hide_protocol": False},
 }
+
+
+TEXT_FIELDS = ("front", "back", "text", "extra", "source")
+POOL_MIN_TEXTS = 2000
+"""Below this many texts to convert, starting worker processes costs more than it saves."""
+
+
+def _reuse_pygments() -> None:
+    """Make pymdownx.highlight reuse Pygments lexers and stylesheets instead of rebuilding them.
+
+    It asks Pygments for a new lexer and a new formatter for every code block, and the
+    formatter's constructor rebuilds the style's whole class table: together half of all
+    highlighting time. Both are pure functions of their options (lexers keep no state between
+    texts, the tables are only read), so reusing them gives the very same HTML.
+    """
+    from pymdownx import highlight  # type: ignore[import-untyped]
+
+    if getattr(highlight, "_deckbuilder_reuse", False):
+        return
+    lexer_by_name = highlight.get_lexer_by_name
+
+    @functools.lru_cache(maxsize=256)
+    def cached_lexer(name: str, options: tuple[tuple[str, Any], ...]) -> Any:
+        return lexer_by_name(name, **dict(options))
+
+    def get_lexer_by_name(name: str, **options: Any) -> Any:
+        try:
+            return cached_lexer(name, tuple(sorted(options.items())))
+        except TypeError:  # an option that cannot be a key
+            return lexer_by_name(name, **options)
+
+    sheets: dict[tuple[Any, str], tuple[Any, Any]] = {}
+
+    def create_stylesheet(formatter: Any) -> None:
+        key = (formatter.style, formatter.classprefix)
+        if key not in sheets:
+            create_table(formatter)
+            sheets[key] = (formatter.ttype2class, formatter.class2style)
+        formatter.ttype2class, formatter.class2style = sheets[key]
+
+    from pygments.formatters.html import HtmlFormatter
+
+    create_table = HtmlFormatter._create_stylesheet  # type: ignore[attr-defined]
+    highlight.get_lexer_by_name = get_lexer_by_name
+    for name in ("BlockHtmlFormatter", "InlineHtmlFormatter"):
+        getattr(highlight, name)._create_stylesheet = create_stylesheet
+    highlight._deckbuilder_reuse = True
+
+
+def new_markdown() -> markdown.Markdown:
+    _reuse_pygments()
+    return markdown.Markdown(
+        extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG, output_format="html"
+    )
+
+
+def markdown_settings() -> str:
+    """Everything of ours that decides what Markdown makes of a text (for the render cache)."""
+    return repr((MARKDOWN_EXTENSIONS, sorted(MARKDOWN_CONFIG.items())))
+
+
+_worker_md: markdown.Markdown | None = None
+
+
+def _convert_in_worker(texts: list[str]) -> list[str]:
+    global _worker_md
+    if _worker_md is None:
+        _worker_md = new_markdown()
+    return [_worker_md.reset().convert(text) for text in texts]
+
+
+def convert_all(texts: list[str], md: markdown.Markdown, workers: int) -> list[str]:
+    """Markdown -> HTML of each text, in order; with worker processes when there are many.
+
+    Each conversion starts from a reset instance, so the result does not depend on which
+    process converted which text: the output is the same bytes with one process or several.
+    """
+    if workers < 2 or len(texts) < POOL_MIN_TEXTS:
+        return [md.reset().convert(text) for text in texts]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    size = -(-len(texts) // (workers * 4))  # a few chunks per worker evens out their loads
+    chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return [html for chunk in pool.map(_convert_in_worker, chunks) for html in chunk]
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -78,23 +177,43 @@ class MarkdownRenderer:
         self.media = media
         self.keep_media = keep_media
         """For texts outside notes (a deck's description): their media must be kept by name."""
-        self.md = markdown.Markdown(
-            extensions=MARKDOWN_EXTENSIONS,
-            extension_configs=MARKDOWN_CONFIG,
-            output_format="html",
-        )
+        self.md = new_markdown()
         self._base = self.root
         self._location = Location("", 0)
         self._problems: list[Diagnostic] = []
         self._used: list[str] = []
         self._cache: dict[Path, bytes | None] = {}
         self._converted: dict[str, str] = {}
+        self._markdown: dict[str, str] = {}
+        """Markdown's HTML of texts converted ahead (before images are resolved)."""
+
+    def convert_ahead(self, cards: Iterable[Card], cache: RenderCache | None, workers: int = 1) -> None:
+        """Convert every text of these cards at once: from the cache, then in worker processes."""
+        texts = {
+            value: None
+            for card in cards
+            for value in (getattr(card, name) for name in TEXT_FIELDS)
+            if self._needs_markdown(value)
+        }
+        todo = list(texts)
+        if cache is not None:
+            self._markdown.update(cache.lookup(todo))
+            todo = [text for text in todo if text not in self._markdown]
+        converted = dict(zip(todo, convert_all(todo, self.md, workers), strict=True))
+        self._markdown.update(converted)
+        if cache is not None:
+            cache.store(converted)
+
+    @staticmethod
+    def _needs_markdown(text: str) -> bool:
+        plain = PLAIN_TEXT.fullmatch(text) and "://" not in text and not _BARE_DOMAIN.search(text)
+        return bool(text.strip()) and not plain
 
     def html(self, text: str, base: Path, location: Location, problems: list[Diagnostic]) -> str:
         """Markdown -> HTML; a lone paragraph is unwrapped so short answers stay inline."""
         if not text.strip():
             return ""
-        if PLAIN_TEXT.fullmatch(text) and "://" not in text and not _BARE_DOMAIN.search(text):
+        if not self._needs_markdown(text):
             return text
         if "![" in text or "<img" in text.lower():  # images depend on the card's folder
             return self._convert(text, base, location, problems)
@@ -105,7 +224,9 @@ class MarkdownRenderer:
 
     def _convert(self, text: str, base: Path, location: Location, problems: list[Diagnostic]) -> str:
         self._base, self._location, self._problems = base, location, problems
-        out: str = self.md.reset().convert(text)
+        out = self._markdown.get(text)
+        if out is None:
+            out = self.md.reset().convert(text)
         # Markdown images and raw <img> tags alike: local files become packed media.
         out = _IMG_SRC.sub(self._rewrite_src, out)
         whole = _SINGLE_PARAGRAPH.fullmatch(out)
@@ -127,7 +248,7 @@ class MarkdownRenderer:
         base = (self.root / card.location.path).parent
         self._used = []
         fields = {}
-        for name in ("front", "back", "text", "extra", "source"):
+        for name in TEXT_FIELDS:
             line = card.field_lines.get(name, card.location.line)
             value = getattr(card, name)
             fields[name] = self.html(value, base, Location(card.location.path, line), problems)

@@ -1,0 +1,175 @@
+"""Markdown conversions kept between builds, so a rebuild renders only the texts that changed.
+
+Only the pure step is cached: Markdown text -> HTML, before images are resolved against the
+card's folder (that runs on every build, so a moved or edited image is always seen). An entry's
+key is a hash of the text and of everything else that changes the output: the versions of
+Markdown, its extensions and Pygments, their configuration, and deckbuilder's own source. The
+store lives in the user's cache folder, never in the project: a deck project is untrusted input,
+and a pull request must not be able to bring its own "cached" HTML. A store that cannot be read,
+was written by something else or fails its checks is ignored and rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from importlib import metadata
+from pathlib import Path
+
+CACHE_DIR_ENV = "DECKBUILDER_CACHE_DIR"
+"""Overrides the cache folder (tests, CI)."""
+_SCHEMA = "deckbuilder-render-cache-1"
+_KEEP_SECONDS = 30 * 86400
+"""Entries no build used for this long are dropped."""
+_BATCH = 500
+"""Keys per query: below SQLite's default limit of host parameters."""
+
+
+def cache_dir() -> Path:
+    override = os.environ.get(CACHE_DIR_ENV)
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("deckbuilder", appauthor=False))
+
+
+def fingerprint(settings: str) -> bytes:
+    """What, besides a text, decides its HTML: library versions, settings, our own code."""
+    digest = hashlib.sha256(_SCHEMA.encode())
+    for dist in ("markdown", "pymdown-extensions", "pygments"):
+        digest.update(f"{dist}={_version(dist)};".encode())
+    digest.update(settings.encode())
+    package = Path(__file__).parent
+    for source in sorted(package.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.digest()
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+class RenderCache:
+    """HTML of earlier conversions by text; every failure of the store means "not cached"."""
+
+    def __init__(self, folder: Path, fingerprint: bytes) -> None:
+        self._fingerprint = fingerprint
+        self._path = folder / "render.sqlite"
+        self._db: sqlite3.Connection | None = None
+        self._new: dict[bytes, str] = {}
+        self._hits: list[bytes] = []
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                self._db = self._open()
+            except sqlite3.DatabaseError:  # not a database at all: start afresh
+                self._path.unlink()
+                self._db = self._open()
+        except (OSError, sqlite3.Error):
+            self._forget()
+
+    def key(self, text: str) -> bytes:
+        return hashlib.sha256(self._fingerprint + text.encode("utf-8", "surrogatepass")).digest()
+
+    def lookup(self, texts: Iterable[str]) -> dict[str, str]:
+        """The cached HTML of those texts that have it."""
+        if self._db is None:
+            return {}
+        wanted = {self.key(text): text for text in texts}
+        found: dict[str, str] = {}
+        try:
+            for key, html, check in self._select(list(wanted)):
+                if check != _check(key, html):
+                    continue  # a damaged entry: convert again, it will be rewritten
+                found[wanted[key]] = html
+                self._hits.append(key)
+        except sqlite3.Error:
+            self._forget()
+            return {}
+        return found
+
+    def store(self, converted: dict[str, str]) -> None:
+        self._new.update((self.key(text), html) for text, html in converted.items())
+
+    def save(self) -> None:
+        """Write new entries, mark hits as used, drop what no build used for a month."""
+        if self._db is None:
+            return
+        now = int(time.time())
+        try:
+            with self._db:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO entries (key, html, check_, used) VALUES (?, ?, ?, ?)",
+                    ((key, html, _check(key, html), now) for key, html in self._new.items()),
+                )
+                # One write a day per entry is enough to keep it alive.
+                for batch in _batches(self._hits):
+                    marks = ",".join("?" * len(batch))
+                    self._db.execute(
+                        f"UPDATE entries SET used = ? WHERE used < ? AND key IN ({marks})",
+                        (now, now - 86400, *batch),
+                    )
+                self._db.execute("DELETE FROM entries WHERE used < ?", (now - _KEEP_SECONDS,))
+        except sqlite3.Error:
+            self._forget()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, timeout=5)
+        try:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if (tables and tables != {"meta", "entries"}) or (
+                tables and db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone() != (_SCHEMA,)
+            ):
+                db.close()  # not ours, or an older layout: start afresh
+                self._path.unlink()
+                db = sqlite3.connect(self._path, timeout=5)
+                tables = set()
+            if not tables:
+                with db:
+                    db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
+                    db.execute(
+                        "CREATE TABLE entries (key BLOB PRIMARY KEY, html TEXT NOT NULL,"
+                        " check_ BLOB NOT NULL, used INTEGER NOT NULL)"
+                    )
+                    db.execute("INSERT INTO meta VALUES ('schema', ?)", (_SCHEMA,))
+            return db
+        except BaseException:
+            db.close()
+            raise
+
+    def _select(self, keys: list[bytes]) -> Iterator[tuple[bytes, str, bytes]]:
+        assert self._db is not None
+        for batch in _batches(keys):
+            marks = ",".join("?" * len(batch))
+            yield from self._db.execute(
+                f"SELECT key, html, check_ FROM entries WHERE key IN ({marks})", batch
+            )
+
+    def _forget(self) -> None:
+        """The store misbehaved: build without it."""
+        self.close()
+        self._new.clear()
+
+
+def _check(key: bytes, html: object) -> bytes:
+    text = html if isinstance(html, str) else repr(html)
+    return hashlib.sha256(key + text.encode("utf-8", "surrogatepass")).digest()[:8]
+
+
+def _batches(keys: list[bytes]) -> Iterator[list[bytes]]:
+    for start in range(0, len(keys), _BATCH):
+        yield keys[start : start + _BATCH]

@@ -1,0 +1,218 @@
+"""The render cache and the worker processes change nothing in the package, only its speed."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from deckbuilder import render, rendercache
+from deckbuilder.rendercache import RenderCache, fingerprint
+
+from .conftest import run
+
+EPOCH = "1790000000"
+
+
+def package(root: Path, out: Path, *options: str) -> bytes:
+    result = run("--project", root, "--out", out, *options)
+    assert result.exit_code == 0, result.output
+    return (out / "sample.apkg").read_bytes()
+
+
+@pytest.fixture
+def released(sample: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The sample with its first release made, times fixed, so every later build is comparable."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    package(sample, sample / "dist", "--no-cache")
+    return sample
+
+
+def note_text(apkg: bytes, tmp_path: Path) -> str:
+    """Every field of every note in a package (the zip is compressed: look inside)."""
+    import io
+    import zipfile
+
+    db_path = tmp_path / "inspect.anki2"
+    db_path.write_bytes(zipfile.ZipFile(io.BytesIO(apkg)).read("collection.anki2"))
+    with sqlite3.connect(db_path) as db:
+        return "\n".join(row[0] for row in db.execute("SELECT flds FROM notes"))
+
+
+def entries(cache_folder: Path) -> dict[bytes, str]:
+    with sqlite3.connect(cache_folder / "render.sqlite") as db:
+        return dict(db.execute("SELECT key, html FROM entries"))
+
+
+def test_cached_builds_are_the_same_bytes(released: Path, tmp_path: Path, render_cache_dir: Path) -> None:
+    fresh = package(released, tmp_path / "fresh", "--no-cache")
+    assert not (render_cache_dir / "render.sqlite").exists()  # --no-cache neither reads nor writes
+    cold = package(released, tmp_path / "cold")
+    stored = entries(render_cache_dir)
+    assert stored  # the fenced code, the table, the math…
+    warm = package(released, tmp_path / "warm")
+    assert fresh == cold == warm
+    assert entries(render_cache_dir) == stored
+
+
+def test_a_hit_is_used_and_a_damaged_entry_is_not(
+    released: Path, tmp_path: Path, render_cache_dir: Path
+) -> None:
+    package(released, tmp_path / "cold")
+    key, html = next((k, h) for k, h in entries(render_cache_dir).items() if 'class="highlight"' in h)
+    forged = html.replace('class="highlight"', 'class="highlight from-the-cache"')
+    with sqlite3.connect(render_cache_dir / "render.sqlite") as db:
+        # A consistent entry (its check recomputed) is what the cache serves: proof it is read.
+        db.execute(
+            "UPDATE entries SET html = ?, check_ = ? WHERE key = ?",
+            (forged, rendercache._check(key, forged), key),
+        )
+    assert "from-the-cache" in note_text(package(released, tmp_path / "hit"), tmp_path)
+    with sqlite3.connect(render_cache_dir / "render.sqlite") as db:
+        # The same text with a check that does not match: damaged, so converted afresh.
+        db.execute("UPDATE entries SET check_ = ? WHERE key = ?", (b"12345678", key))
+    rebuilt = package(released, tmp_path / "damaged")
+    assert "from-the-cache" not in note_text(rebuilt, tmp_path)
+    assert rebuilt == package(released, tmp_path / "fresh", "--no-cache")
+
+
+def test_an_edited_card_is_converted_again(released: Path, tmp_path: Path) -> None:
+    package(released, tmp_path / "cold")
+    card_file = released / "cards" / "basics.yaml"
+    text = card_file.read_text(encoding="utf-8")
+    assert "range(3)" in text
+    card_file.write_text(text.replace("range(3)", "range(4)"), encoding="utf-8")
+    warm = package(released, tmp_path / "warm")
+    assert '<span class="mi">4</span>' in note_text(warm, tmp_path)
+    assert warm == package(released, tmp_path / "fresh", "--no-cache")
+
+
+def test_a_changed_image_is_packed_anew(released: Path, tmp_path: Path) -> None:
+    package(released, tmp_path / "cold")
+    image = released / "images" / "diagram.png"
+    image.write_bytes(image.read_bytes() + b"\0")  # still a PNG, other bytes
+    assert package(released, tmp_path / "warm") == package(released, tmp_path / "fresh", "--no-cache")
+
+
+@pytest.mark.parametrize(
+    "damage", [b"", b"not a database at all" * 100, b"SQLite format 3\0" + b"\xff" * 4000]
+)
+def test_a_corrupt_cache_is_ignored_and_replaced(
+    released: Path, tmp_path: Path, render_cache_dir: Path, damage: bytes
+) -> None:
+    package(released, tmp_path / "cold")
+    (render_cache_dir / "render.sqlite").write_bytes(damage)
+    assert package(released, tmp_path / "warm") == package(released, tmp_path / "fresh", "--no-cache")
+    assert entries(render_cache_dir)  # started afresh
+
+
+def test_a_foreign_database_is_not_trusted(released: Path, tmp_path: Path, render_cache_dir: Path) -> None:
+    render_cache_dir.mkdir(exist_ok=True)
+    with sqlite3.connect(render_cache_dir / "render.sqlite") as db:
+        db.execute("CREATE TABLE entries (key BLOB PRIMARY KEY, html TEXT, check_ BLOB, used INTEGER)")
+        db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
+        db.execute("INSERT INTO meta VALUES ('schema', 'someone-else-1')")
+    assert package(released, tmp_path / "warm") == package(released, tmp_path / "fresh", "--no-cache")
+    with sqlite3.connect(render_cache_dir / "render.sqlite") as db:
+        assert db.execute("SELECT value FROM meta").fetchone() != ("someone-else-1",)
+
+
+def test_an_unusable_cache_folder_does_not_stop_a_build(
+    released: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("DECKBUILDER_CACHE_DIR", str(blocker / "cache"))
+    assert package(released, tmp_path / "warm") == package(released, tmp_path / "fresh", "--no-cache")
+
+
+def test_the_key_changes_with_everything_that_changes_the_html(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = render.markdown_settings()
+    base = fingerprint(settings)
+    assert fingerprint(settings) == base
+    changed_config = dict(render.MARKDOWN_CONFIG, **{"pymdownx.highlight": {"use_pygments": False}})
+    monkeypatch.setattr(render, "MARKDOWN_CONFIG", changed_config)
+    assert fingerprint(render.markdown_settings()) != base
+    monkeypatch.undo()
+    monkeypatch.setattr(render, "MARKDOWN_EXTENSIONS", [*render.MARKDOWN_EXTENSIONS, "footnotes"])
+    assert fingerprint(render.markdown_settings()) != base
+    monkeypatch.undo()
+    real_version = rendercache._version
+    monkeypatch.setattr(rendercache, "_version", lambda d: "9.9" if d == "pygments" else real_version(d))
+    assert fingerprint(settings) != base
+    cache = RenderCache(Path("/nonexistent-and-unwritable") / "x", base)
+    other = RenderCache(Path("/nonexistent-and-unwritable") / "x", fingerprint(settings))
+    assert cache.key("# A") != cache.key("# B")
+    assert cache.key("# A") != other.key("# A")
+    assert cache.lookup(["# A"]) == {}  # a store that could not be opened serves nothing
+
+
+def test_our_own_code_is_part_of_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package_dir = tmp_path / "deckbuilder"
+    package_dir.mkdir()
+    (package_dir / "rendercache.py").write_text("# one version\n")
+    monkeypatch.setattr(rendercache, "__file__", str(package_dir / "rendercache.py"))
+    before = fingerprint("same settings")
+    (package_dir / "render.py").write_text("# a change to how Markdown is converted\n")
+    assert fingerprint("same settings") != before
+
+
+def test_worker_processes_give_the_same_bytes(
+    released: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = package(released, tmp_path / "one", "--no-cache")
+    calls: list[int] = []
+    real = render.convert_all
+
+    def spy(texts: list[str], md: object, workers: int) -> list[str]:
+        calls.append(workers)
+        return real(texts, md, 2)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(render, "POOL_MIN_TEXTS", 2)
+    monkeypatch.setattr(render, "convert_all", spy)
+    two = package(released, tmp_path / "two", "--no-cache")
+    assert calls and one == two
+
+
+def test_html_is_the_same_in_one_process_or_two() -> None:
+    texts = [f"```python\nprint({i})\n```\n\n| a | b |\n|---|---|\n| {i} | $x_{i}$ |" for i in range(40)]
+    md = render.new_markdown()
+    monkey_min = render.POOL_MIN_TEXTS
+    try:
+        render.POOL_MIN_TEXTS = 2
+        assert render.convert_all(texts, md, 2) == render.convert_all(texts, md, 1)
+    finally:
+        render.POOL_MIN_TEXTS = monkey_min
+
+
+def test_reused_pygments_gives_the_same_html() -> None:
+    import markdown
+
+    texts = [
+        "```python\nclass A:\n    def f(self):\n        return {'a': 1}\n```",
+        "```sql\nSELECT a FROM t WHERE b > 1;\n```",
+        '```python hl_lines="2"\nx = 1\ny = 2\n```',
+        "```nosuchlanguage\nplain text\n```",
+        "```\nno language\n```",
+        "Inline `code` only",
+    ]
+    # A Markdown of the same settings in a process where the reuse was never switched on.
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys, markdown\n"
+        "from deckbuilder import render\n"
+        "md = markdown.Markdown(extensions=render.MARKDOWN_EXTENSIONS, "
+        "extension_configs=render.MARKDOWN_CONFIG, output_format='html')\n"
+        "print(json.dumps([md.reset().convert(t) for t in json.load(sys.stdin)]))\n"
+    )
+    import json
+
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(texts), capture_output=True, text=True, check=True
+    )
+    md = render.new_markdown()
+    assert isinstance(md, markdown.Markdown)
+    assert [md.reset().convert(t) for t in texts] == json.loads(done.stdout)
