@@ -27,7 +27,7 @@ def render_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
 
 @pytest.fixture
 def sample(tmp_path: Path) -> Path:
-    """A fresh copy of the sample project (builds write a lock file into it)."""
+    """A fresh copy of the sample project (releases write a lock file into it)."""
     target = tmp_path / "sample"
     shutil.copytree(DATA / "sample", target)
     return target

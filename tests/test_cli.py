@@ -249,14 +249,43 @@ def test_summary_and_exit_code(sample: Path) -> None:
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
         f"Sample Deck: 9 notes, 11 cards, 2 media → {sample / 'dist' / 'sample.apkg'}",
+        "  draft (no release yet): 9 added; the identity 'sample-deck' is free to change until "
+        "`build-deck release` makes release 1",
+    ]
+    assert not (sample / "decks" / "sample.lock.json").exists()
+
+
+def test_release_records_the_lock_and_refuses_when_nothing_changed(sample: Path, tmp_path: Path) -> None:
+    result = run("release", "--project", sample, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"Sample Deck: 9 notes, 11 cards, 2 media → {tmp_path / 'out' / 'sample.apkg'}",
         "  release 1: 9 added",
     ]
+    lock = (sample / "decks" / "sample.lock.json").read_bytes()
+    result = run("release", "--project", sample)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "decks/sample.yaml: nothing to release: the cards of Sample Deck are release 1 already",
+        "1 problem; no package written.",
+    ]
+    assert not (sample / "dist").exists()
+    cards = sample / "cards" / "basics.yaml"
+    cards.write_text(cards.read_text().replace("back: Paris", "back: Paris, France"))
+    result = run("--project", sample, "--out", tmp_path / "draft")
+    assert result.stdout.splitlines()[1] == (
+        "  draft (after release 1): 1 changed; `build-deck release` makes it release 2"
+    )
+    assert (sample / "decks" / "sample.lock.json").read_bytes() == lock
+    notes = (tmp_path / "draft" / "sample.release-notes.md").read_text()
+    assert notes.startswith("# Sample Deck — draft (after release 1), ")
 
 
 def test_check_writes_nothing(sample: Path) -> None:
     result = run("--project", sample, "--check")
     assert result.exit_code == 0
-    assert result.stdout == "Sample Deck: 9 notes, 11 cards, 2 media checked, nothing written\n"
+    assert result.stdout.splitlines()[0] == "Sample Deck: 9 notes, 11 cards, 2 media checked, nothing written"
+    assert result.stdout.splitlines()[1].startswith("  draft (no release yet): 9 added; ")
     assert not (sample / "dist").exists()
     assert not (sample / "decks" / "sample.lock.json").exists()
 
@@ -562,3 +591,22 @@ def test_a_cloze_outside_text_is_explained(make_project: Callable[..., Path]) ->
         "cards/c.yaml:5: card 'one': a {{c…::…}} in 'extra' makes cards genanki does not write; "
         "keep deletions in 'text'"
     ]
+
+
+def test_locked_fails_on_a_draft(sample: Path) -> None:
+    result = run("--project", sample, "--locked")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "decks/sample.lock.json: Sample Deck has no release yet; run `build-deck release` and commit "
+        "the lock file"
+    )
+    assert run("release", "--project", sample).exit_code == 0
+    assert run("--project", sample, "--locked").exit_code == 0
+    cards = sample / "cards" / "basics.yaml"
+    cards.write_text(cards.read_text().replace("back: Paris", "back: Paris, France"))
+    result = run("--project", sample, "--locked", "--check")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "decks/sample.lock.json: the cards of Sample Deck differ from release 1; run `build-deck "
+        "release` and commit the lock file"
+    )

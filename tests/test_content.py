@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from anki.collection import Collection
 
+from deckbuilder.build import build
+
 from .conftest import REPO, import_package, new_collection, run
 
 
@@ -33,24 +35,25 @@ def test_lint_is_clean(shipped: tuple[Path, Collection, str]) -> None:
 
 
 def test_the_committed_lock_matches_the_cards(shipped: tuple[Path, Collection, str]) -> None:
-    """Building the repository either reproduces the committed lock or prepares the next release.
+    """Building the repository leaves the lock alone; its draft is the lock's release or the next one.
 
-    Between releases the cards run ahead of the lock (new and edited cards land first; the
-    author's release build commits the lock, and release.yml refuses a tag whose lock does not
-    already describe it). What may never happen is a build that skips a release number or gives
-    a released note another identity.
+    Between releases the cards run ahead of the lock (new and edited cards land first as drafts;
+    the author's `build-deck release` commits the lock, and release.yml's `--locked` refuses a tag
+    whose lock does not already describe it). What may never happen is a draft that skips a
+    release number or gives a released note another identity.
     """
     root, _, stdout = shipped
-    committed = json.loads((REPO / "decks" / "mle-interview.lock.json").read_text())
-    rebuilt = json.loads((root / "decks" / "mle-interview.lock.json").read_text())
-    if "(unchanged)" in stdout:
-        assert rebuilt == committed
+    lock = (REPO / "decks" / "mle-interview.lock.json").read_text()
+    assert (root / "decks" / "mle-interview.lock.json").read_text() == lock
+    committed = json.loads(lock)
+    if f"release {committed['release']}: no changes since" in stdout:
         return
-    assert f"release {committed['release'] + 1}:" in stdout, stdout
-    assert rebuilt["release"] == committed["release"] + 1
+    assert f"draft (after release {committed['release']}): " in stdout, stdout
+    (plan,) = build(root, check=True).decks
+    assert plan.release.number == committed["release"] + 1
     for card_id, entry in committed["notes"].items():
-        if card_id in rebuilt["notes"]:
-            assert rebuilt["notes"][card_id]["guid"] == entry["guid"], card_id
+        if card_id in plan.release.guids:
+            assert plan.release.guids[card_id] == entry["guid"], card_id
 
 
 def test_size_and_topics(shipped: tuple[Path, Collection, str]) -> None:

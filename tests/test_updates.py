@@ -17,7 +17,14 @@ SHIPPED_CSS = Path(__file__).parent.parent / "src" / "deckbuilder" / "templates"
 
 
 def build(root: Path) -> str:
+    """A draft: the lock is left as it is."""
     result = run("--project", root)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def release(root: Path) -> str:
+    result = run("release", "--project", root)
     assert result.exit_code == 0, result.output
     return result.stdout
 
@@ -46,7 +53,7 @@ def group(sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tupl
     """Release 1, built a day ago, imported by a member who studied and edited a note of their own."""
     with monkeypatch.context() as env:
         env.setenv("SOURCE_DATE_EPOCH", str(int(time.time()) - 86400))
-        build(sample)
+        release(sample)
     col = new_collection(tmp_path / "member" / "collection.anki2")
     import_package(col, sample / "dist" / "sample.apkg")
     for card_id in ("capital-of-france", "code-sample"):
@@ -70,7 +77,7 @@ def release_2(root: Path) -> str:
     (root / "templates" / "style.css").write_text(
         SHIPPED_CSS.read_text() + "\n.card { border-top: 3px solid #0a58ca; }\n"
     )
-    return build(root)
+    return release(root)
 
 
 def test_a_release_updates_exactly_what_changed(group: tuple[Path, Collection]) -> None:
@@ -120,15 +127,17 @@ def test_release_notes_say_what_changed(group: tuple[Path, Collection]) -> None:
     assert "## Removed (1)\n\n- `extra-table`\n" in notes
     assert '    "ID:extra-table"\n' in notes
     assert "## Note types (templates or styling updated)\n\n- Sample Deck: Basic\n" in notes
-    # A rebuild without changes keeps describing the latest release, byte for byte.
-    build(root)
+    # A draft without changes keeps describing the latest release, byte for byte.
+    assert "release 2: no changes since" in build(root)
     assert (root / "dist" / "sample.release-notes.md").read_text() == notes
 
 
 def test_unchanged_rebuild_changes_nothing_in_anki(group: tuple[Path, Collection]) -> None:
     root, col = group
+    lock = (root / "decks" / "sample.lock.json").read_bytes()
     summary = build(root)
-    assert "release 1 (unchanged): 9 added" in summary
+    assert "release 1: no changes since" in summary
+    assert (root / "decks" / "sample.lock.json").read_bytes() == lock
     log = import_package(col, root / "dist" / "sample.apkg")
     assert list(log.new) == [] and list(log.updated) == []
     assert note_by_id(col, "math-sample")["Extra"] == "my own mnemonic"
@@ -159,7 +168,7 @@ def test_released_field_list_is_frozen_and_a_version_bump_releases_new_notes(
 
     deck = root / "decks" / "sample.yaml"
     deck.write_text(deck.read_text() + "note_type_version: 2\n")
-    build(root)
+    release(root)
     log = import_package(col, root / "dist" / "sample.apkg")
     assert len(log.new) == 9 and list(log.conflicting) == [] and list(log.updated) == []
     assert col.note_count() == 18  # old notes keep their reviews; new ones arrive beside them
@@ -178,8 +187,8 @@ def test_same_input_same_bytes(sample: Path, tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
     twin = tmp_path / "twin"
     shutil.copytree(sample, twin)
-    build(sample)
-    build(twin)
+    release(sample)
+    release(twin)
     first = sha256(sample / "dist" / "sample.apkg")
     assert sha256(twin / "dist" / "sample.apkg") == first
     # The lock now holds the release; a later build of the same input is identical too.
@@ -192,7 +201,7 @@ def test_same_input_same_bytes(sample: Path, tmp_path: Path, monkeypatch: pytest
 
 
 def test_clone_with_committed_lock_builds_identical_package(sample: Path, tmp_path: Path) -> None:
-    build(sample)
+    release(sample)
     clone = tmp_path / "clone"
     shutil.copytree(sample, clone, ignore=shutil.ignore_patterns("dist"))
     build(clone)
@@ -214,7 +223,7 @@ def test_renaming_the_deck_keeps_every_note(group: tuple[Path, Collection]) -> N
     deck = root / "decks" / "sample.yaml"
     edit(deck, "name: Sample Deck", "name: Renamed Deck")
     edit(root / "cards" / "basics.yaml", "back: Paris", "back: Paris, on the Seine")
-    build(root)
+    release(root)
     log = import_package(col, root / "dist" / "sample.apkg")
     assert list(log.conflicting) == [] and list(log.new) == []
     assert note_by_id(col, "capital-of-france")["Back"] == "Paris, on the Seine"
@@ -235,7 +244,7 @@ def test_renaming_the_deck_keeps_every_note(group: tuple[Path, Collection]) -> N
 def test_moving_a_card_to_a_subdeck_is_announced(group: tuple[Path, Collection]) -> None:
     root, col = group
     edit(root / "cards" / "basics.yaml", "    back: Paris\n", "    back: Paris\n    deck: Geography\n")
-    build(root)
+    release(root)
     log = import_package(col, root / "dist" / "sample.apkg")
     assert [n.fields[-1] for n in log.updated] == ["capital-of-france"]
     card = note_by_id(col, "capital-of-france").cards()[0]
@@ -246,10 +255,10 @@ def test_moving_a_card_to_a_subdeck_is_announced(group: tuple[Path, Collection])
 
 
 def test_an_id_freed_by_a_rename_is_never_reused(sample: Path) -> None:
-    build(sample)
+    release(sample)
     cards = sample / "cards" / "basics.yaml"
     edit(cards, "  - id: capital-of-france\n", "  - id: capital-france\n    was: capital-of-france\n")
-    build(sample)
+    release(sample)
     edit(cards, "    was: capital-of-france\n", "")
     cards.write_text(
         cards.read_text() + "  - id: capital-of-france\n    front: What is a cap?\n    back: A hat\n"
@@ -264,7 +273,7 @@ def test_an_id_freed_by_a_rename_is_never_reused(sample: Path) -> None:
 
 
 def test_a_released_card_keeps_its_type(sample: Path) -> None:
-    build(sample)
+    release(sample)
     edit(sample / "cards" / "basics.yaml", "    back: Paris\n", "    back: Paris\n    type: reversed\n")
     result = run("--project", sample)
     assert result.exit_code == 1
@@ -339,7 +348,7 @@ def test_source_date_epoch_is_checked(
 def test_an_earlier_id_is_never_given_to_a_new_card(sample: Path) -> None:
     cards = sample / "cards" / "basics.yaml"
     edit(cards, "  - id: capital-of-france\n", "  - id: capital-france\n    was: capital-of-france\n")
-    build(sample)  # the lock never knew 'capital-of-france' itself
+    release(sample)  # the lock never knew 'capital-of-france' itself
     text = cards.read_text()
     start = text.index("  - id: capital-france")
     text = text[:start] + text[text.index("  - id: term-latency") :]
@@ -358,12 +367,12 @@ def test_a_restored_card_keeps_members_edits(group: tuple[Path, Collection]) -> 
     extra = root / "cards" / "extra" / "more.yaml"
     text = extra.read_text()
     extra.write_text(text[: text.index("  - id: extra-table")])
-    build(root)
+    release(root)
     own = note_by_id(col, "extra-table")
     own["Extra"] = "kept while the card was away"
     col.update_note(own)
     extra.write_text(text)
-    assert "1 changed" in build(root)
+    assert "1 changed" in release(root)
     log = import_package(col, root / "dist" / "sample.apkg")
     assert list(log.updated) == [] and list(log.new) == []
     assert note_by_id(col, "extra-table")["Extra"] == "kept while the card was away"
@@ -372,7 +381,7 @@ def test_a_restored_card_keeps_members_edits(group: tuple[Path, Collection]) -> 
 def test_source_date_epoch_older_than_the_release_is_refused(
     sample: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    build(sample)
+    release(sample)
     edit(sample / "cards" / "basics.yaml", "back: Paris", "back: Paris, on the Seine")
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "315532800")
     result = run("--project", sample)
@@ -383,7 +392,7 @@ def test_source_date_epoch_older_than_the_release_is_refused(
 
 
 def test_each_deck_keeps_an_identity_of_its_own(sample: Path) -> None:
-    build(sample)
+    release(sample)
     deck = sample / "decks" / "sample.yaml"
     edit(deck, "name: Sample Deck", "name: Old Sample")
     (sample / "decks" / "new.yaml").write_text("name: Sample Deck\ncards: [cards/extra/*.yaml]\n")
@@ -405,18 +414,22 @@ def test_decks_named_without_latin_letters_get_distinct_identities(make_project)
             "cards/b.yaml": cards.replace("q1", "q2"),
         }
     )
-    build(root)
+    release(root)
     identities = {json.loads((root / "decks" / f"{n}.lock.json").read_text())["identity"] for n in "ab"}
     assert len(identities) == 2 and all(i.startswith("deck-") for i in identities)
 
 
 def test_a_lock_without_identity_learns_it(sample: Path) -> None:
-    build(sample)
+    release(sample)
+    before = sha256(sample / "dist" / "sample.apkg")
     lock_path = sample / "decks" / "sample.lock.json"
     lock = json.loads(lock_path.read_text())
     del lock["identity"]  # as written before identities were recorded
     lock_path.write_text(json.dumps(lock))
-    assert "release 1 (unchanged)" in build(sample)
+    assert "release 1: no changes since" in build(sample)
+    assert sha256(sample / "dist" / "sample.apkg") == before
+    edit(sample / "cards" / "basics.yaml", "back: Paris", "back: Paris, France")
+    release(sample)
     assert json.loads(lock_path.read_text())["identity"] == "sample-deck"
 
 
@@ -430,7 +443,7 @@ def test_note_type_versions_only_go_up(sample: Path, history: list[str], line: i
     original = deck.read_text()
     for version_line in history:
         deck.write_text(original + version_line)
-        build(sample)
+        release(sample)
     deck.write_text(original + ("note_type_version: 1\n" if line == 7 else ""))
     result = run("--project", sample)
     assert result.exit_code == 1
@@ -443,23 +456,53 @@ def test_note_type_versions_only_go_up(sample: Path, history: list[str], line: i
 def test_same_source_date_epoch_for_two_releases(sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A commit time reused for a second build before committing is not 'older'."""
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    build(sample)
+    release(sample)
     edit(sample / "cards" / "basics.yaml", "back: Paris", "back: Paris, France")
-    build(sample)
+    release(sample)
     edit(sample / "cards" / "basics.yaml", "back: Paris, France", "back: Paris, on the Seine")
-    assert "release 3: 1 changed" in build(sample)
+    assert "release 3: 1 changed" in release(sample)
 
 
 def test_identities_are_compared_as_released(sample: Path) -> None:
     """The renamed deck keeps 'sample-deck'; its new name's slug is free for another deck."""
-    build(sample)
+    release(sample)
     edit(sample / "decks" / "sample.yaml", "name: Sample Deck", "name: Lang French")
     (sample / "decks" / "new.yaml").write_text(
         "name: Lang::French\ncards: [cards/extra/*.yaml]\noutput: new.apkg\n"
     )
-    result = run("--project", sample)
+    result = run("release", "--project", sample)
     assert result.exit_code == 0, result.output
     identities = {
         json.loads((sample / "decks" / f"{n}.lock.json").read_text())["identity"] for n in ("sample", "new")
     }
     assert identities == {"sample-deck", "lang-french"}
+
+
+def test_twenty_drafts_then_one_release(
+    group: tuple[Path, Collection], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Drafts never write the lock; the author's Anki follows every draft, then the release."""
+    root, _ = group
+    lock_path = root / "decks" / "sample.lock.json"
+    lock = lock_path.read_bytes()
+    author = new_collection(tmp_path / "author" / "collection.anki2")
+    import_package(author, root / "dist" / "sample.apkg")
+    cards = root / "cards" / "basics.yaml"
+    start = json.loads(lock)["time"]
+    for n in range(20):
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", str(start + 60 * (n + 1)))  # an editing session
+        edit(cards, "back: Paris" if n == 0 else f"back: Paris {n - 1}\n", f"back: Paris {n}\n")
+        summary = build(root)
+        assert "draft (after release 1): 1 changed; `build-deck release` makes it release 2" in summary
+        assert lock_path.read_bytes() == lock
+        if n % 5 == 0:
+            log = import_package(author, root / "dist" / "sample.apkg")
+            assert [note.fields[-1] for note in log.updated] == ["capital-of-france"]
+            assert note_by_id(author, "capital-of-france")["Back"] == f"Paris {n}"
+    edit(cards, "back: Paris 19\n", "back: Paris, on the Seine\n")
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    assert "release 2: 1 changed" in release(root)
+    log = import_package(author, root / "dist" / "sample.apkg")
+    assert [note.fields[-1] for note in log.updated] == ["capital-of-france"]
+    assert note_by_id(author, "capital-of-france")["Back"] == "Paris, on the Seine"
+    assert json.loads(lock_path.read_text())["release"] == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -34,6 +35,16 @@ class DeckPlan:
     release: Release
     lock: Lock
     note_types: tuple[NoteType, ...]
+    draft: bool = False
+    """True when the cards differ from the lock's last release and this build does not release them."""
+
+    @property
+    def label(self) -> str:
+        """What the package is: "release 2", "draft (after release 1)", "draft (no release yet)"."""
+        if not self.draft:
+            return f"release {self.release.number}"
+        previous = self.release.number - 1
+        return f"draft (after release {previous})" if previous else "draft (no release yet)"
 
 
 @dataclass
@@ -54,9 +65,14 @@ def build(
     preview: bool = False,
     cache: bool = True,
     workers: int | None = None,
+    release: bool = False,
+    locked: bool = False,
 ) -> BuildResult:
     """Build the project's packages; raise DeckError with every problem, writing nothing.
 
+    A build is a draft: it never writes the lock, and notes changed since the last release get
+    a draft time. With `release`, decks whose cards changed become the lock's next release
+    (written after their packages); a release with nothing to release is an error.
     `cache`: reuse Markdown conversions of earlier builds (see rendercache.py). `workers`:
     processes that convert Markdown (default: one per core; output is the same either way).
     """
@@ -89,10 +105,35 @@ def build(
         cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])
         plan = _plan_deck(root, spec, cards, templates, renderer.media, now, problems, cards_valid)
         if plan is not None:
+            if not release:
+                plan = dataclasses.replace(plan, draft=plan.release.new_now)
             result.decks.append(plan)
         if run_lint or strict or check or preview:
             result.warnings += lint(cards, spec.lint)
-    if strict:
+    if release and not problems and not any(plan.release.new_now for plan in result.decks):
+        for plan in result.decks:
+            problems.append(
+                Diagnostic(
+                    Location(plan.spec.location.path, 0),
+                    f"nothing to release: the cards of {plan.spec.name} are release "
+                    f"{plan.release.number} already",
+                )
+            )
+    if locked:
+        problems += [
+            Diagnostic(
+                Location(plan.lock.rel, 0),
+                (
+                    f"the cards of {plan.spec.name} differ from release {plan.release.number - 1}"
+                    if plan.release.number > 1
+                    else f"{plan.spec.name} has no release yet"
+                )
+                + "; run `build-deck release` and commit the lock file",
+            )
+            for plan in result.decks
+            if plan.draft
+        ]
+    if strict or release:
         problems += result.warnings
     if problems:
         if preview and not check:
@@ -114,10 +155,11 @@ def build(
 
             files[preview_path(plan, out)] = page_bytes(plan, result.warnings)
     result.written = list(files)
-    # Lock files last: they record a release only once its packages are in place.
-    files.update(
-        {plan.lock.path: Lock.dump(plan.release.data) for plan in result.decks if plan.release.lock_changed}
-    )
+    if release:
+        # Lock files last: they record a release only once its packages are in place.
+        files.update(
+            {plan.lock.path: Lock.dump(plan.release.data) for plan in result.decks if plan.release.new_now}
+        )
     write_all(files)
     return result
 

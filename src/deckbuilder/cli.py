@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .build import UnknownDeck, build
+from .build import DeckPlan, UnknownDeck, build
 from .model import DeckError
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -42,21 +42,26 @@ def main() -> None:
     """
 
 
-@main.command(name=DEFAULT_COMMAND, context_settings=CONTEXT)
-@click.argument("decks", nargs=-1, metavar="[DECK]...")
-@click.option(
+_DECKS = click.argument("decks", nargs=-1, metavar="[DECK]...")
+_PROJECT = click.option(
     "--project",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     default=Path("."),
     show_default=True,
     help="Project root holding decks/, cards/ and templates/.",
 )
-@click.option(
+_OUT = click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Folder for the packages and release notes  [default: PROJECT/dist]",
 )
+
+
+@main.command(name=DEFAULT_COMMAND, context_settings=CONTEXT)
+@_DECKS
+@_PROJECT
+@_OUT
 @click.option("--check", is_flag=True, help="Validate and lint everything; write nothing.")
 @click.option("--lint", "run_lint", is_flag=True, help="Also report rubric warnings (lint).")
 @click.option("--strict", is_flag=True, help="Treat lint warnings as errors (exit 1 when there are any).")
@@ -64,6 +69,11 @@ def main() -> None:
     "--preview", is_flag=True, help="Also write OUT/<deck>.html showing every card (implies --lint)."
 )
 @click.option("--no-cache", is_flag=True, help="Render every card afresh, without the render cache.")
+@click.option(
+    "--locked",
+    is_flag=True,
+    help="Fail when the cards differ from the lock's last release (for CI, like cargo --locked).",
+)
 def build_command(
     decks: tuple[str, ...],
     project: Path,
@@ -73,12 +83,53 @@ def build_command(
     strict: bool,
     preview: bool,
     no_cache: bool,
+    locked: bool,
 ) -> None:
-    """Build the project's decks (the default command).
+    """Build drafts of the project's decks (the default command); the lock is never written.
 
     Builds every deck file in decks/ (or only the DECKs named, by name or file stem) into
-    dist/<deck>.apkg, with release notes beside each package.
+    dist/<deck>.apkg, with release notes beside each package. Notes changed since the last
+    release get a draft time, so importing a draft, and later the release, updates them.
     """
+    _run(
+        project,
+        out,
+        decks,
+        check=check,
+        run_lint=run_lint,
+        strict=strict,
+        preview=preview,
+        locked=locked,
+        cache=not no_cache,
+    )
+
+
+@main.command(name="release", context_settings=CONTEXT)
+@_DECKS
+@_PROJECT
+@_OUT
+def release_command(decks: tuple[str, ...], project: Path, out: Path | None) -> None:
+    """Release the decks whose cards changed: record the next release in decks/<deck>.lock.json.
+
+    Builds like `build-deck --strict` (any warning stops it), then writes the packages, their
+    release notes and the lock files. Refuses when no deck has anything to release.
+    """
+    _run(project, out, decks, strict=True, release=True)
+
+
+def _run(
+    project: Path,
+    out: Path | None,
+    decks: tuple[str, ...],
+    *,
+    check: bool = False,
+    run_lint: bool = False,
+    strict: bool = False,
+    preview: bool = False,
+    release: bool = False,
+    locked: bool = False,
+    cache: bool = True,
+) -> None:
     try:
         result = build(
             project,
@@ -88,7 +139,9 @@ def build_command(
             run_lint=run_lint,
             strict=strict,
             preview=preview,
-            cache=not no_cache,
+            cache=cache,
+            release=release,
+            locked=locked,
         )
     except UnknownDeck as e:
         raise click.UsageError(str(e)) from None
@@ -112,28 +165,41 @@ def build_command(
             f"{plan.spec.name}: {len(content.notes)} notes, {plan.card_count} cards, "
             f"{len(content.media)} media {where}"
         )
-        if not check:
-            release = plan.release
-            state = f"release {release.number}" + ("" if release.new_now else " (unchanged)")
-            removed = [c.card_id for c in release.changes if c.kind == "removed"]
-            summary = ", ".join(
-                f"{n} {kind}"
-                for kind in ("added", "changed", "renamed", "removed")
-                if (n := sum(c.kind == kind for c in release.changes))
+        click.echo(f"  {_release_line(plan)}")
+        if preview and not check:
+            click.echo(f"  preview → {_show(out, project, plan.spec.stem + '.html')}")
+        removed = [c.card_id for c in plan.release.changes if c.kind == "removed"]
+        if removed and plan.release.new_now:
+            click.echo(
+                f"  removed from the cards: {', '.join(removed)} — members keep these notes; "
+                "the release notes tell them how to find them",
             )
-            click.echo(f"  {state}: {summary or 'no note changes'}")
-            if preview:
-                click.echo(f"  preview → {_show(out, project, plan.spec.stem + '.html')}")
-            if removed and release.new_now:
-                click.echo(
-                    f"  removed from the cards: {', '.join(removed)} — members keep these notes; "
-                    "the release notes tell them how to find them",
-                )
     if result.warnings:
         count = len(result.warnings)
         click.echo(f"{count} warning{'s' if count != 1 else ''}.", err=True)
         if strict:
             sys.exit(1)
+
+
+def _release_line(plan: DeckPlan) -> str:
+    """What the package is and what it changes, e.g. `draft (after release 1): 2 changed`."""
+    release = plan.release
+    summary = ", ".join(
+        f"{n} {kind}"
+        for kind in ("added", "changed", "renamed", "removed")
+        if (n := sum(c.kind == kind for c in release.changes))
+    )
+    if not release.new_now:
+        return f"{plan.label}: no changes since"
+    if not plan.draft:
+        return f"{plan.label}: {summary or 'note types updated'}"
+    after = (
+        f"; `build-deck release` makes it release {release.number}"
+        if release.number > 1
+        else f"; the identity '{release.data['identity']}' is free to change until "
+        "`build-deck release` makes release 1"
+    )
+    return f"{plan.label}: {summary or 'note types updated'}{after}"
 
 
 def _show(out: Path | None, project: Path, name: str) -> str:

@@ -170,7 +170,7 @@ def render_page(plan: DeckPlan, diagnostics: list[Diagnostic]) -> str:
         note_count=len(plan.content.notes),
         cards=cards,
         media_count=len(plan.content.media),
-        release=plan.release.number,
+        release=plan.label,
         version=__version__,
         errors=[d for d in diagnostics if not d.warning],
         warnings=[d for d in diagnostics if d.warning],

@@ -33,9 +33,16 @@ def markdown(plan: DeckPlan) -> str:
         else:
             removed_ids.append(change.card_id)
             groups["removed"].append(f"- `{change.card_id}`")
-    lines = [
-        f"# {spec.name} — release {release.number} ({day.isoformat()})",
-        "",
+    title = f"{plan.label}, {day.isoformat()}" if plan.draft else f"{plan.label} ({day.isoformat()})"
+    lines = [f"# {spec.name} — {title}", ""]
+    if plan.draft:
+        lines += [
+            f"A draft of release {release.number}, for trying in your own Anki: importing it, and "
+            "later the release, updates your copy. Members should wait for the release "
+            "(`build-deck release`).",
+            "",
+        ]
+    lines += [
         f"{len(plan.content.notes)} notes, {plan.card_count} cards, "
         f"{len(plan.content.media)} media files in `{spec.output}`.",
         "",
