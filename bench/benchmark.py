@@ -1,127 +1,324 @@
-"""Speed and memory of a build, against plain genanki on the same notes, in one run.
+"""Speed and memory of build-deck as ratios measured in one run, against a floor and a peer.
 
-    .venv/bin/python bench/benchmark.py [--cards 10000]
+    .venv/bin/python bench/benchmark.py            # 1k, 10k and 50k cards; about 10 minutes
+    .venv/bin/python bench/benchmark.py --quick    # 1k and 5k cards, one round; a minute or two
 
-Generates a project of N cards (a quarter with a fenced code block, some math, a quarter cloze),
-then times each stage of build-deck, a plain genanki script writing the same number of notes,
-and the real Anki backend importing our package. Figures vary on a shared machine: read the
-ratios, which are measured in the same run.
+Generates synthetic projects (a quarter of the cards with a fenced Python block, a quarter
+cloze, the rest basic with inline math and an extra), then runs every measure in a fresh
+process, round after round, interleaved, so that a busy machine slows all of them alike. Each
+figure is the minimum over the rounds of the process's CPU time (user + system), or its wall
+time where both cores are the point; peak memory is the process's maximum resident set.
+
+The floor (bench/floor.py) loads the same YAML with libyaml, converts every text with one
+reused Python-Markdown instance of the same extensions and writes the notes with genanki: the
+least work a tool of this kind does. The peer, ankdown 0.7.1, is installed from PyPI into
+bench/.peers/ on first use (its code is not part of this repository).
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-import genanki
-
-from deckbuilder.build import build
-from deckbuilder.load import load_project
-from deckbuilder.model import Diagnostic
-from deckbuilder.render import MarkdownRenderer, MediaFiles
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PYTHON = sys.executable
+PEERS = HERE / ".peers"
+ANKDOWN = "ankdown==0.7.1"
 
 
 def make_project(root: Path, n: int, per_file: int = 1000) -> None:
+    """n mixed cards: ¼ fenced Python, ¼ cloze, ½ basic with inline math and an extra."""
     (root / "decks").mkdir(parents=True)
-    (root / "decks" / "bench.yaml").write_text("name: Bench\n")
+    (root / "decks" / "bench.yaml").write_text("name: Bench\nidentity: bench\n")
+    (root / "cards").mkdir()
     for f in range(0, n, per_file):
         lines = [f"deck: Part {f // per_file}", "tags: [bench]", "cards:"]
         for i in range(f, min(n, f + per_file)):
-            if i % 4 == 0:
-                lines += [
-                    f"  - id: card-{i}",
-                    "    front: |",
-                    f"      What does snippet {i} print?",
-                    "",
-                    "      ```python",
-                    f"      print(sum(x * x for x in range({i % 7})))",
-                    "      ```",
-                    f'    back: "`{sum(x * x for x in range(i % 7))}`"',
-                ]
-            elif i % 4 == 1:
-                lines += [
-                    f"  - id: card-{i}",
-                    "    type: cloze",
-                    f"    text: 'Step {i}: {{{{c1::clarify}}}}, then {{{{c2::design}}}}.'",
-                ]
-            else:
-                lines += [
-                    f"  - id: card-{i}",
-                    f"    front: What is $x_{{{i}}}^2$ when **x** is {i}?",
-                    f'    back: "{i * i}"',
-                    f"    extra: Squares grow fast; {i} squared is {i * i}.",
-                    "    source: https://example.org/squares",
-                ]
-        (root / "cards").mkdir(exist_ok=True)
+            lines += _card(i)
         (root / "cards" / f"part-{f // per_file:03}.yaml").write_text("\n".join(lines) + "\n")
 
 
-def timed(label: str, results: dict[str, float], fn):  # type: ignore[no-untyped-def]
+def _card(i: int) -> list[str]:
+    if i % 4 == 0:
+        return [
+            f"  - id: card-{i}",
+            "    front: |",
+            f"      What does snippet {i} print?",
+            "",
+            "      ```python",
+            f"      print(sum(x * x for x in range({i % 7})))",
+            "      ```",
+            f'    back: "`{sum(x * x for x in range(i % 7))}`"',
+        ]
+    if i % 4 == 1:
+        return [
+            f"  - id: card-{i}",
+            "    type: cloze",
+            f"    text: 'Step {i}: {{{{c1::clarify}}}}, then {{{{c2::design}}}}.'",
+        ]
+    return [
+        f"  - id: card-{i}",
+        f"    front: What is $x_{{{i}}}^2$ when **x** is {i}?",
+        f'    back: "{i * i}"',
+        f"    extra: Squares grow fast; {i} squared is {i * i}.",
+        "    source: https://example.org/squares",
+    ]
+
+
+def make_plain(root: Path, n: int) -> None:
+    """n plain question/answer cards, as a deck project and as ankdown's Markdown."""
+    (root / "decks").mkdir(parents=True)
+    (root / "decks" / "plain.yaml").write_text("name: Plain\nidentity: plain\n")
+    (root / "cards").mkdir()
+    (root / "md").mkdir()
+    cards = [(f"What is the *capital* of country {i}?", f"City **{i}**") for i in range(n)]
+    lines = ["cards:"]
+    for i, (front, back) in enumerate(cards):
+        lines += [f"  - id: plain-{i}", f'    front: "{front}"', f'    back: "{back}"']
+    (root / "cards" / "plain.yaml").write_text("\n".join(lines) + "\n")
+    md = "\n\n---\n\n".join(f"{front}\n\n%\n\n{back}" for front, back in cards)
+    (root / "md" / "cards.md").write_text(md + "\n")
+
+
+def change_one_card(root: Path) -> None:
+    path = root / "cards" / "part-000.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("What does snippet 0 print?", "What does snippet zero print?", 1))
+
+
+@dataclass
+class Run:
+    cpu: float
+    wall: float
+    rss_mib: float
+
+
+def run(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
+    """One process: its CPU time (user + system), wall time and peak resident memory."""
     start = time.perf_counter()
-    value = fn()
-    results[label] = time.perf_counter() - start
-    return value
-
-
-def genanki_baseline(out: Path, n: int) -> None:
-    model = genanki.Model(
-        1607392319,
-        "Simple",
-        fields=[{"name": "Question"}, {"name": "Answer"}],
-        templates=[{"name": "Card 1", "qfmt": "{{Question}}", "afmt": "{{FrontSide}}<hr>{{Answer}}"}],
+    proc = subprocess.Popen(
+        args, env={**os.environ, **(env or {})}, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    deck = genanki.Deck(2059400110, "Baseline")
-    for i in range(n):
-        deck.add_note(genanki.Note(model=model, fields=[f"What is {i}?", str(i * i)], guid=f"g{i}"))
-    genanki.Package(deck).write_to_file(str(out))
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    if status != 0:
+        raise SystemExit(f"failed: {' '.join(args)}\n{stderr}")
+    return Run(usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024)
+
+
+def build_args(root: Path, out: Path, *options: str) -> list[str]:
+    return [PYTHON, "-m", "deckbuilder", "--project", str(root), "--out", str(out), *options]
+
+
+def in_one_process(root: Path, out: Path, workers: int) -> list[str]:
+    """The build through the API, to choose the number of worker processes."""
+    code = (
+        "import sys; from pathlib import Path; from deckbuilder.build import build; "
+        f"build(Path(sys.argv[1]), Path(sys.argv[2]), workers={workers})"
+    )
+    return [PYTHON, "-c", code, str(root), str(out)]
+
+
+def ankdown() -> Path:
+    exe = PEERS / "bin" / "ankdown"
+    if not exe.exists():
+        subprocess.run([PYTHON, "-m", "venv", str(PEERS)], check=True)
+        subprocess.run([str(PEERS / "bin" / "pip"), "install", "-q", ANKDOWN], check=True)
+    return exe
+
+
+class Bench:
+    """Measures by name, run round after round so that noise hits every measure alike."""
+
+    def __init__(self, rounds: int) -> None:
+        self.rounds = rounds
+        self.measures: dict[str, Callable[[], Run]] = {}
+        self.best: dict[str, Run] = {}
+
+    def add(self, name: str, measure: Callable[[], Run]) -> None:
+        self.measures[name] = measure
+
+    def go(self) -> None:
+        for r in range(self.rounds):
+            for name, measure in self.measures.items():
+                result = measure()
+                best = self.best.get(name)
+                self.best[name] = Run(
+                    min(result.cpu, best.cpu) if best else result.cpu,
+                    min(result.wall, best.wall) if best else result.wall,
+                    min(result.rss_mib, best.rss_mib) if best else result.rss_mib,
+                )
+            print(f"  round {r + 1}/{self.rounds} done", file=sys.stderr)
+
+
+def measures_for(bench: Bench, tmp: Path, n: int, tag: str) -> None:
+    root = tmp / f"p{tag}"
+    make_project(root, n)
+    cache = tmp / f"cache{tag}"
+    out = tmp / f"out{tag}"
+
+    def cold(workers: int) -> Callable[[], Run]:
+        def measure() -> Run:
+            shutil.rmtree(cache, ignore_errors=True)
+            return run(in_one_process(root, out, workers), {"DECKBUILDER_CACHE_DIR": str(cache)})
+
+        return measure
+
+    def warm(*options: str, edit: bool = False) -> Callable[[], Run]:
+        def measure() -> Run:
+            shutil.rmtree(cache, ignore_errors=True)
+            run(build_args(root, out), {"DECKBUILDER_CACHE_DIR": str(cache)})
+            if edit:
+                change_one_card(root)
+            try:
+                return run(build_args(root, out, *options), {"DECKBUILDER_CACHE_DIR": str(cache)})
+            finally:
+                if edit:
+                    shutil.rmtree(root)
+                    make_project(root, n)
+
+        return measure
+
+    bench.add(
+        f"floor {tag}", lambda: run([PYTHON, str(HERE / "floor.py"), str(root), str(tmp / "floor.apkg")])
+    )
+    bench.add(f"cold 1 process {tag}", cold(1))
+    bench.add(f"cold all cores {tag}", cold(max(1, os.cpu_count() or 1)))
+    bench.add(f"rebuild {tag}", warm())
+    bench.add(f"one change {tag}", warm(edit=True))
+    bench.add(f"check {tag}", warm("--check"))
+    bench.add(f"preview {tag}", warm("--preview"))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--cards", type=int, default=10000)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1k and 5k cards, one round")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--no-peer", action="store_true", help="skip ankdown")
     args = parser.parse_args()
-    n = args.cards
+    rounds = args.rounds or (1 if args.quick else 3)
+    sizes = {"1k": 1000, "5k": 5000} if args.quick else {"1k": 1000, "10k": 10000}
+    big = None if args.quick else ("50k", 50000)
     tmp = Path(tempfile.mkdtemp(prefix="deckbuilder-bench-"))
     try:
-        root = tmp / "project"
-        make_project(root, n)
-        size = sum(p.stat().st_size for p in (root / "cards").iterdir())
-        t: dict[str, float] = {}
-        problems: list[Diagnostic] = []
-        project = timed("load + validate YAML", t, lambda: load_project(root, problems))
-        renderer = MarkdownRenderer(root, MediaFiles())
-        timed(
-            "render Markdown",
-            t,
-            lambda: [renderer.render_card(c, problems) for cs in project.card_files.values() for c in cs],
-        )
-        assert not problems, problems[:3]
-        timed("build-deck, whole build (first release)", t, lambda: build(root))
-        timed("build-deck, rebuild (lock present)", t, lambda: build(root))
-        timed("build-deck --check", t, lambda: build(root, check=True))
-        timed("plain genanki, same note count", t, lambda: genanki_baseline(tmp / "baseline.apkg", n))
-        from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
+        bench = Bench(rounds)
+        for tag, n in sizes.items():
+            measures_for(bench, tmp, n, tag)
+        plain = tmp / "plain"
+        make_plain(plain, 5000)
 
-        col = Collection(str(tmp / "col.anki2"))
-        request = ImportAnkiPackageRequest(
-            package_path=str(root / "dist" / "bench.apkg"),
-            options=ImportAnkiPackageOptions(with_scheduling=False),
-        )
-        timed("Anki imports the package", t, lambda: col.import_anki_package(request))
-        cards = col.card_count()
-        col.close()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"{n} cards in {len(list((root / 'cards').iterdir()))} files ({size / 1e6:.1f} MB of YAML)")
-        base = t["plain genanki, same note count"]
-        for label, seconds in t.items():
-            print(f"  {label:42} {seconds:7.2f} s   {seconds / base:5.1f}x plain genanki")
-        print(f"  Anki imported {cards} cards; peak RSS of this process {peak:.0f} MB")
+        def ours_plain() -> Run:
+            shutil.rmtree(tmp / "plain-cache", ignore_errors=True)
+            return run(
+                build_args(plain, tmp / "plain-out"), {"DECKBUILDER_CACHE_DIR": str(tmp / "plain-cache")}
+            )
+
+        bench.add("plain 5k ours", ours_plain)
+        if not args.no_peer:
+            exe = ankdown()
+            bench.add(
+                "plain 5k ankdown",
+                lambda: run([str(exe), "-r", str(plain / "md"), "-p", str(tmp / "a.apkg")]),
+            )
+        shipped = tmp / "shipped"
+        for part in ("decks", "cards"):
+            shutil.copytree(REPO / part, shipped / part)
+
+        def shipped_cold() -> Run:
+            shutil.rmtree(tmp / "shipped-cache", ignore_errors=True)
+            return run(
+                build_args(shipped, tmp / "shipped-out"),
+                {"DECKBUILDER_CACHE_DIR": str(tmp / "shipped-cache")},
+            )
+
+        bench.add("shipped deck cold", shipped_cold)
+        bench.add("version", lambda: run([PYTHON, "-m", "deckbuilder", "--version"]))
+        bench.go()
+        if big:
+            tag, n = big
+            measures_for(big_bench := Bench(1), tmp, n, tag)
+            big_bench.measures = {
+                k: v for k, v in big_bench.measures.items() if k.startswith(("cold 1", "preview"))
+            }
+            big_bench.go()
+            bench.best.update(big_bench.best)
+        report(bench.best, sizes, big)
     finally:
-        shutil.rmtree(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(b: dict[str, Run], sizes: dict[str, int], big: tuple[str, int] | None) -> None:
+    rows: list[tuple[str, str, str]] = []
+    for tag, n in sizes.items():
+        cold = b[f"cold 1 process {tag}"]
+        rows += [
+            (
+                f"{tag}: cold build / floor (CPU, 1 process)",
+                f"{cold.cpu / b[f'floor {tag}'].cpu:.2f}",
+                "≤ 1.0",
+            ),
+            (
+                f"{tag}: cold build, all cores / floor (wall)",
+                f"{b[f'cold all cores {tag}'].wall / b[f'floor {tag}'].wall:.2f}",
+                "≤ 0.65",
+            ),
+            (
+                f"{tag}: rebuild, nothing changed / cold",
+                f"{b[f'rebuild {tag}'].cpu / cold.cpu:.2f}",
+                "≤ 0.25",
+            ),
+            (f"{tag}: one card changed / cold", f"{b[f'one change {tag}'].cpu / cold.cpu:.2f}", "≤ 0.3"),
+            (f"{tag}: --check (cache warm) / cold", f"{b[f'check {tag}'].cpu / cold.cpu:.2f}", ""),
+            (f"{tag}: --preview (cache warm) / cold", f"{b[f'preview {tag}'].cpu / cold.cpu:.2f}", ""),
+            (
+                f"{tag}: peak RSS of a cold build",
+                f"{cold.rss_mib:.0f} MiB ({cold.rss_mib * 1024 / n:.1f} KiB/card)",
+                "",
+            ),
+            (
+                f"{tag}: --preview peak RSS / build peak RSS",
+                f"{b[f'preview {tag}'].rss_mib / b[f'rebuild {tag}'].rss_mib:.2f}",
+                "≤ 1.3",
+            ),
+        ]
+    if big:
+        tag, n = big
+        cold = b[f"cold 1 process {tag}"]
+        rows.append(
+            (
+                f"{tag}: peak RSS of a cold build",
+                f"{cold.rss_mib:.0f} MiB ({cold.rss_mib * 1024 / n:.1f} KiB/card)",
+                "≤ 300 MiB",
+            )
+        )
+        rows.append((f"{tag}: --preview peak RSS", f"{b[f'preview {tag}'].rss_mib:.0f} MiB", ""))
+    if "plain 5k ankdown" in b:
+        rows.append(
+            (
+                "5k plain cards, cold / ankdown 0.7.1 (CPU)",
+                f"{b['plain 5k ours'].cpu / b['plain 5k ankdown'].cpu:.2f}",
+                "≤ 1.0",
+            )
+        )
+    rows.append(("shipped deck, cold build (wall)", f"{b['shipped deck cold'].wall:.2f} s", "≤ 0.35 s"))
+    rows.append(("build-deck --version (wall)", f"{b['version'].wall:.2f} s", ""))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':{width}}  {'now':>24}  target")
+    for name, value, target in rows:
+        print(f"{name:{width}}  {value:>24}  {target}")
+    print("\nraw minimum CPU s / wall s / peak RSS MiB:")
+    for name, r in b.items():
+        print(f"  {name:{width}}  {r.cpu:7.2f} {r.wall:7.2f} {r.rss_mib:7.0f}")
 
 
 if __name__ == "__main__":
