@@ -98,3 +98,83 @@ def test_lint_only_on_request_and_strict_fails(make_project: Callable[..., Path]
     strict = run("--project", root, "--strict")
     assert strict.exit_code == 1
     assert not (root / "dist" / "lint-deck.apkg").exists()
+
+
+def test_too_many_cloze_numbers_on_one_note(make_project: Callable[..., Path]) -> None:
+    five = " ".join(f"{{{{c{n}::s{n}}}}}" for n in range(1, 6))
+    four = " ".join(f"{{{{c{n}::t{n}}}}}" for n in range(1, 5))
+    cards = (
+        f"cards:\n  - id: a\n    type: cloze\n    text: '{five}'\n"
+        f"  - id: b\n    type: cloze\n    text: '{four}'\n"
+    )
+    assert warnings_of(make_project, cards) == [
+        "cards/c.yaml:4: warning: card 'a': 5 cloze numbers on one note (limit 4); "
+        "split it into notes whose clozes overlap"
+    ]
+    deck = DECK + "lint:\n  max_deletions_per_note: 5\n"
+    assert warnings_of(make_project, cards, deck) == []
+
+
+def test_question_asking_two_things(make_project: Callable[..., Path]) -> None:
+    asks_two = [
+        "What is X? Why does it matter?",
+        "What is a context, and how many models does that imply?",
+        "Which loss trains it and which hyperparameter matters?",
+        "Who drives the conversation, and with what aim?",
+    ]
+    asks_one = [
+        "Why are user and item embeddings concatenated?",
+        "How are the wide and deep parts combined?",
+        "Instead of asking “What should I do next?”, what should you say?",
+        "What does the `and why` flag do?",
+    ]
+    cards = "cards:\n" + "".join(
+        f"  - id: q{i}\n    front: {q!r}\n    back: Answer {i}.\n" for i, q in enumerate(asks_two + asks_one)
+    )
+    found = warnings_of(make_project, cards)
+    assert found == [
+        f"cards/c.yaml:{3 + 3 * i}: warning: card 'q{i}': the question asks two things; make a card for each"
+        for i in range(len(asks_two))
+    ]
+
+
+def test_answer_repeating_its_question(make_project: Callable[..., Path]) -> None:
+    cards = (
+        "cards:\n"
+        "  - id: a\n    front: 'Paper (2016): why does the ranker weight positives by watch time?'\n"
+        "    back: The ranker weight positives by watch time.\n"
+        "  - id: b\n    front: 'Paper (2016): which optimizer?'\n    back: Which optimizer.\n"
+        "  - id: c\n    front: 'Paper (2016): A, B or both?'\n    back: Both.\n"
+        "  - id: d\n    front: 'Paper (2016): why weight positives by watch time?'\n"
+        "    back: Watch time measures engagement better than clicks.\n"
+    )
+    assert warnings_of(make_project, cards) == [
+        "cards/c.yaml:4: warning: card 'a': the answer repeats its question (7 words in a row); "
+        "answer with what the question does not say",
+        "cards/c.yaml:7: warning: card 'b': the answer repeats its question (2 words in a row); "
+        "answer with what the question does not say",
+    ]
+
+
+def test_image_only_questions_differ_by_image(make_project: Callable[..., Path]) -> None:
+    png = bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360000002000185d3f2e70000000049454e44ae426082"
+    )
+    root = make_project(
+        {
+            "decks/lint.yaml": DECK,
+            "cards/a.png": png,
+            "cards/b.png": png + b"\0",
+            "cards/c.yaml": (
+                "cards:\n  - id: a\n    front: '![](a.png)'\n    back: A\n"
+                "  - id: b\n    front: '![](b.png)'\n    back: B\n"
+                "  - id: c\n    front: '![](a.png)'\n    back: C\n"
+            ),
+        }
+    )
+    result = run("--project", root, "--check")
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.stderr.splitlines() if ": warning: " in line] == [
+        "cards/c.yaml:8: warning: card 'c': same question as the card at cards/c.yaml:2"
+    ]

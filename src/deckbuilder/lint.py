@@ -15,6 +15,16 @@ _TAG = re.compile(r"<[^>]+>")
 _CODE_BLOCK = re.compile(r"<pre\b.*?</pre>", re.DOTALL)
 _LIST = re.compile(r"<(ul|ol)\b[^>]*>(.*?)</\1>", re.DOTALL)
 _CLOZE = re.compile(r"\{\{c(\d+)::(.*?)(?:::[^}]*)?\}\}", re.DOTALL)
+_IMG_SRC = re.compile(r"""<img\b[^>]*?\ssrc\s*=\s*(["']?)([^"'\s>]+)\1""", re.IGNORECASE)
+# Quoted words (“What next?”) and code are quoted, not asked.
+_QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"|<code\b.*?</code>", re.DOTALL)
+_WH = r"(?:what|why|how|which|where|when|who|whose)"
+# "what … and why …": a second question word right after "and" (noun phrases like "X and Y" pass).
+_TWO_ASKS = re.compile(
+    rf"\b{_WH}\b.*?\band\s+(?:(?:with|for|in|on|at|by|from|to|of)\s+)?{_WH}\b", re.IGNORECASE | re.DOTALL
+)
+# Words an answer may share with its question in a row before it is repeating the question.
+_REPEATED_RUN = 5
 
 
 def plain_text(fragment: str) -> str:
@@ -76,7 +86,30 @@ def lint(cards: Iterable[RenderedCard], limits: LintLimits) -> list[Diagnostic]:
                         f"card '{card.id}': cloze c{number} hides {words} words (limit "
                         f"{limits.max_answer_words})",
                     )
-        question = _normalise(f["text"] if card.type == "cloze" else f["front"])
+        if card.type == "cloze":
+            numbers = {int(n) for n, _ in _CLOZE.findall(f["text"])}
+            if len(numbers) > limits.max_deletions_per_note:
+                warn(
+                    where["text"],
+                    f"card '{card.id}': {len(numbers)} cloze numbers on one note (limit "
+                    f"{limits.max_deletions_per_note}); split it into notes whose clozes overlap",
+                )
+        else:
+            asked = _asked(f["front"])
+            if asked.count("?") > 1 or _TWO_ASKS.search(asked):
+                warn(
+                    where["front"],
+                    f"card '{card.id}': the question asks two things; make a card for each",
+                )
+            body, said = _question_body(f["front"]), _normalise(f["back"]).split()
+            run = _shared_run(body, said)
+            if run >= _REPEATED_RUN or (said and said == body):
+                warn(
+                    where["back"],
+                    f"card '{card.id}': the answer repeats its question ({run} words in a row); "
+                    "answer with what the question does not say",
+                )
+        question = _question_key(f["text"] if card.type == "cloze" else f["front"])
         if question in questions:
             warn(
                 at,
@@ -91,3 +124,36 @@ def lint(cards: Iterable[RenderedCard], limits: LintLimits) -> list[Diagnostic]:
 
 def _normalise(fragment: str) -> str:
     return re.sub(r"[^\w]+", " ", plain_text(fragment).lower()).strip()
+
+
+def _question_key(fragment: str) -> str:
+    """The words of a question and the images it shows: image-only questions differ by image."""
+    images = " ".join(f"<img {m.group(2)}>" for m in _IMG_SRC.finditer(fragment))
+    return f"{_normalise(fragment)} {images}".strip()
+
+
+def _asked(front: str) -> str:
+    """A question's visible text without quoted phrases and code."""
+    fragment = _CODE_BLOCK.sub(" ", front)
+    return _QUOTED.sub(" ", html.unescape(_TAG.sub("", _QUOTED.sub(" ", fragment))))
+
+
+def _question_body(front: str) -> list[str]:
+    """A question's words after its context prefix ("Paper (2016): …")."""
+    text = plain_text(front)
+    body = text.rsplit(": ", 1)[-1] if ": " in text else text
+    return re.sub(r"[^\w]+", " ", body.lower()).split()
+
+
+def _shared_run(question: list[str], answer: list[str]) -> int:
+    """Length of the longest run of words the answer copies from the question."""
+    best = 0
+    previous = [0] * (len(answer) + 1)
+    for q in question:
+        current = [0] * (len(answer) + 1)
+        for j, a in enumerate(answer, 1):
+            if q == a:
+                current[j] = previous[j - 1] + 1
+                best = max(best, current[j])
+        previous = current
+    return best

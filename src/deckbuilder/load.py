@@ -347,6 +347,9 @@ def _lint_limits(check: _Checker, value: Value | None) -> LintLimits:
         max_deletions_per_card=check.integer(
             entries, "max_deletions_per_card", "lint", default.max_deletions_per_card
         ),
+        max_deletions_per_note=check.integer(
+            entries, "max_deletions_per_note", "lint", default.max_deletions_per_note
+        ),
         paper_tag=check.text(entries, "paper_tag", "lint") or default.paper_tag,
     )
 

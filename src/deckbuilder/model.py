@@ -99,6 +99,8 @@ class LintLimits:
     """Most items of a list on the answer side."""
     max_deletions_per_card: int = 1
     """Most deletions sharing one cloze number."""
+    max_deletions_per_note: int = 4
+    """Most cloze numbers (cards) on one cloze note."""
     paper_tag: str = "paper"
     """Cards with this tag must cite a `source`."""
 
