@@ -471,7 +471,7 @@ def test_a_deck_whose_cards_vanished_is_an_error(make_project: Callable[..., Pat
         (
             "_answer.html",
             '[% include "_answer.html" %]\n',
-            "templates/_answer.html:1: template error: it includes itself",
+            "templates/_answer.html:1: template error: it includes or calls itself without end",
         ),
     ],
     ids=[

@@ -13,6 +13,8 @@ from pygments.formatters import HtmlFormatter
 
 from . import ankitemplate
 from .model import Diagnostic, Location
+from .projectfiles import refusal
+from .templatesandbox import OutsideProject, ProjectLoader, SandboxedTemplates, TemplateLimit, render_bounded
 
 LIGHT_CODE_STYLE = "friendly"
 NIGHT_CODE_STYLE = "github-dark"
@@ -113,12 +115,11 @@ class TemplateSet:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.override_dir = root / "templates"
-        self.env = jinja2.Environment(
+        self.project_loader = ProjectLoader(root, self.override_dir)
+        # The project's templates are untrusted code: the sandbox keeps them from Python's insides.
+        self.env = SandboxedTemplates(
             loader=jinja2.ChoiceLoader(
-                [
-                    jinja2.FileSystemLoader(self.override_dir),
-                    jinja2.PackageLoader("deckbuilder", "templates"),
-                ]
+                [self.project_loader, jinja2.PackageLoader("deckbuilder", "templates")]
             ),
             # Anki's own templates use {{Field}}: Jinja2 gets other delimiters.
             block_start_string="[%",
@@ -132,26 +133,31 @@ class TemplateSet:
             autoescape=False,
         )
         self._code_css = code_css()
+        self._reported: set[Diagnostic] = set()
+        self._shipped_dir = Path(__file__).parent / "templates"
 
     def location(self, name: str, line: int = 1) -> Location:
-        if (self.override_dir / name).is_file():
+        if self.project_loader.path_of(name) is not None:
             return Location(f"templates/{name}", line)
         return Location(f"<deckbuilder>/templates/{name}", line)
 
     def overrides(self) -> list[str]:
         if not self.override_dir.is_dir():
             return []
-        return sorted(p.name for p in self.override_dir.iterdir() if p.is_file())
+        # Links that lead nowhere (or out of the project) are listed, to be refused.
+        files = [p for p in self.override_dir.iterdir() if p.is_file() or (p.is_symlink() and not p.is_dir())]
+        return sorted(p.name for p in files)
 
     def check_override_names(self, problems: list[Diagnostic]) -> None:
         if self.override_dir.exists() and not self.override_dir.is_dir():
             problems.append(Diagnostic(Location("templates", 0), "must be a folder of templates"))
             return
         for name in self.overrides():
-            if not (self.override_dir / name).resolve().is_relative_to(self.root.resolve()):
-                problems.append(
-                    Diagnostic(Location(f"templates/{name}", 0), "links to a file outside the project")
-                )
+            reason = refusal(self.root, self.override_dir / name)
+            if reason is not None:
+                diagnostic = Diagnostic(Location(f"templates/{name}", 0), reason)
+                self._reported.add(diagnostic)  # rendering it would say the same again
+                problems.append(diagnostic)
             if name not in TEMPLATE_FILES and not name.startswith("_"):
                 problems.append(
                     Diagnostic(
@@ -161,28 +167,50 @@ class TemplateSet:
                 )
 
     def render(self, name: str, context: dict[str, object], problems: list[Diagnostic]) -> str:
+        found: list[Diagnostic] = []
         try:
             template = self.env.get_template(name)
-            return template.render(**context)
+            return render_bounded(template, context)
         except jinja2.TemplateSyntaxError as e:
             where = self.location(e.name or name, e.lineno or 1)
-            problems.append(Diagnostic(where, f"template error: {e.message}"))
+            found.append(Diagnostic(where, f"template error: {e.message}"))
+        except OutsideProject as e:
+            if e.name == name or e.name in self.overrides():
+                found.append(Diagnostic(self.location(e.name, 0), e.reason))
+            else:
+                found.append(Diagnostic(self._error_location(e, name), f"template error: {e}"))
+        except jinja2.TemplateNotFound as e:
+            found.append(Diagnostic(self._error_location(e, name), f"template error: '{e.name}' not found"))
+        except TemplateLimit as e:
+            found.append(Diagnostic(self._error_location(e, name), f"template error: it {e}"))
         except jinja2.TemplateError as e:
-            problems.append(Diagnostic(self._error_location(e, name), f"template error: {e}"))
+            found.append(Diagnostic(self._error_location(e, name), f"template error: {e}"))
         except UnicodeDecodeError as e:
-            problems.append(Diagnostic(self._error_location(e, name), "not valid UTF-8"))
+            found.append(Diagnostic(self._error_location(e, name), "not valid UTF-8"))
         except RecursionError as e:
-            problems.append(Diagnostic(self._error_location(e, name), "template error: it includes itself"))
+            message = "template error: it includes or calls itself without end"
+            found.append(Diagnostic(self._error_location(e, name), message))
+        except Exception as e:  # templates are untrusted code: what they raise is their error
+            what = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            found.append(Diagnostic(self._error_location(e, name), f"template error: {what}"))
+        # One broken partial is rendered for every note type: say so once.
+        for diagnostic in found:
+            if diagnostic not in self._reported:
+                self._reported.add(diagnostic)
+                problems.append(diagnostic)
         return ""
 
-    def _error_location(self, error: Exception, name: str) -> Location:
+    def _error_location(self, error: BaseException, name: str) -> Location:
         # Jinja2 rewrites tracebacks so frames carry the template's file name and line.
         line, file_name = 1, name
         for frame, lineno in traceback.walk_tb(error.__traceback__):
-            filename = frame.f_code.co_filename
-            if filename.endswith((".html", ".css")) and Path(filename).name in TEMPLATE_FILES:
-                line, file_name = lineno, Path(filename).name
+            filename = Path(frame.f_code.co_filename)
+            if self._is_template_file(filename):
+                line, file_name = lineno, filename.name
         return self.location(file_name, line)
+
+    def _is_template_file(self, path: Path) -> bool:
+        return path.parent in (self.override_dir, self._shipped_dir) and path.suffix in (".html", ".css")
 
     def note_type(
         self,
