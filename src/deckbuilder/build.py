@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import gc
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import genanki
 
@@ -47,6 +50,27 @@ class DeckPlan:
         return f"draft (after release {previous})" if previous else "draft (no release yet)"
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _without_gc(work: Callable[P, T]) -> Callable[P, T]:
+    """A build makes millions of short-lived objects and few cycles: the cyclic garbage
+    collector costs about a tenth of a build's time and frees next to nothing."""
+
+    @functools.wraps(work)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return work(*args, **kwargs)
+        finally:
+            if collecting:
+                gc.enable()
+
+    return wrapper
+
+
 @dataclass
 class BuildResult:
     decks: list[DeckPlan] = field(default_factory=list)
@@ -54,6 +78,7 @@ class BuildResult:
     written: list[Path] = field(default_factory=list)
 
 
+@_without_gc
 def build(
     root: Path,
     out: Path | None = None,
