@@ -19,6 +19,11 @@ def project_with(make_project: Callable[..., Path], cards: str | bytes, **extra:
     return make_project({"decks/test.yaml": DECK, "cards/c.yaml": cards, **extra})
 
 
+def diagnostic_lines(stderr: str) -> list[str]:
+    """stderr without the source lines and carets shown under located problems."""
+    return [line for line in stderr.splitlines() if not line.startswith(" ")]
+
+
 def errors_of(root: Path) -> list[str]:
     result = run("--project", root)
     assert result.exit_code == 1, result.output
@@ -32,40 +37,42 @@ def errors_of(root: Path) -> list[str]:
     [
         (
             "cards:\n  - id: one\n    front: [Q\n",
-            "cards/c.yaml:4: YAML syntax error: did not find expected ',' or ']'",
+            "cards/c.yaml:3:12: YAML syntax error: did not find expected ',' or ']'; "
+            "quote the value: unquoted text starting with '[' or '{' is a YAML list or mapping",
         ),
         (
             "cards:\n  - id: one\n    front: Q\n    front: R\n    back: A\n",
-            "cards/c.yaml:4: duplicate key 'front' (first at line 3)",
+            "cards/c.yaml:4:5: duplicate key 'front' (first at line 3)",
         ),
         (
             "cards:\n  - id: one\n    fornt: Q\n    front: Q\n    back: A\n",
-            "cards/c.yaml:3: card 'one': unknown key 'fornt' (did you mean 'front'?)",
+            "cards/c.yaml:3:5: card 'one': unknown key 'fornt' (did you mean 'front'?)",
         ),
         (
             "cards:\n  - id: one\n    back: A\n",
-            "cards/c.yaml:2: card 'one': 'front' is required",
+            "cards/c.yaml:2:5: card 'one': 'front' is required",
         ),
         (
             "cards:\n  - id: one\n    front: '  '\n    back: A\n",
-            "cards/c.yaml:3: card 'one': 'front' is empty",
+            "cards/c.yaml:3:12: card 'one': 'front' is empty",
         ),
         (
             "cards:\n  - id: one\n    front: {a: 1}\n    back: A\n",
-            "cards/c.yaml:3: card 'one': 'front' must be text, not a mapping",
+            "cards/c.yaml:3:12: card 'one': 'front' must be text, not a mapping; "
+            "quote it: unquoted text starting with '{' is a YAML mapping",
         ),
         (
             "cards:\n  - id: one\n    tags: solo\n    front: Q\n    back: A\n",
-            "cards/c.yaml:3: card 'one': 'tags' must be a list, e.g. [tag-a, tag-b]",
+            "cards/c.yaml:3:11: card 'one': 'tags' must be a list, e.g. [tag-a, tag-b]",
         ),
         (
             "cards:\n  - id: one\n    type: clozed\n    text: '{{c1::x}}'\n",
-            "cards/c.yaml:3: card 'one': unknown card type 'clozed' (did you mean 'cloze'?); "
+            "cards/c.yaml:3:11: card 'one': unknown card type 'clozed' (did you mean 'cloze'?); "
             "use one of basic, reversed, type-in, cloze",
         ),
         (
             "cards:\n  - id: One_1\n    front: Q\n    back: A\n",
-            "cards/c.yaml:2: card id 'One_1' must be lowercase letters, digits and single '-' between them",
+            "cards/c.yaml:2:9: card id 'One_1' must be lowercase letters, digits and single '-' between them",
         ),
         (
             "cards:\n  - id: one\n    front: Q\n    back: A\n  - id: one\n    front: R\n    back: B\n",
@@ -73,11 +80,11 @@ def errors_of(root: Path) -> list[str]:
         ),
         (
             "cards:\n  - id: one\n    tags: [fine, 'two words']\n    front: Q\n    back: A\n",
-            "cards/c.yaml:3: card 'one': tag 'two words' must be one word (no spaces)",
+            "cards/c.yaml:3:18: card 'one': tag 'two words' must be one word (no spaces)",
         ),
         (
             "cards:\n  - id: one\n    type: cloze\n    text: nothing hidden\n",
-            "cards/c.yaml:4: card 'one': cloze text has no deletion; mark one like {{c1::answer}}",
+            "cards/c.yaml:4:11: card 'one': cloze text has no deletion; mark one like {{c1::answer}}",
         ),
         (
             "cards:\n  - id: one\n    front: '![x](nope.png)'\n    back: A\n",
@@ -89,16 +96,17 @@ def errors_of(root: Path) -> list[str]:
         ),
         (
             "cards:\n  - id: one\n    front: !!python/object/apply:os.system [ls]\n    back: A\n",
-            "cards/c.yaml:3: YAML tag '!!python/object/apply:os.system' is not allowed: "
+            "cards/c.yaml:3:12: YAML tag '!!python/object/apply:os.system' is not allowed: "
             "cards hold plain text, lists and mappings",
         ),
         (
             "cards:\n  - id: one\n    front: !custom Q\n    back: A\n",
-            "cards/c.yaml:3: YAML tag '!custom' is not allowed: cards hold plain text, lists and mappings",
+            "cards/c.yaml:3:12: YAML tag '!custom' is not allowed; if the '!' is text, quote the value: "
+            '"!custom …"',
         ),
         (
             "cards: []\n",
-            "cards/c.yaml:1: card file: 'cards' is required and must list at least one card",
+            "cards/c.yaml:1:8: card file: 'cards' is required and must list at least one card",
         ),
         (
             "",
@@ -110,16 +118,16 @@ def errors_of(root: Path) -> list[str]:
         ),
         (
             'cards:\n  - id: one\n    front: "a\\x1fb"\n    back: A\n',
-            "cards/c.yaml:3: card 'one': 'front' contains the control character U+001F, "
+            "cards/c.yaml:3:12: card 'one': 'front' contains the control character U+001F, "
             "which Anki cannot store",
         ),
         (
             "cards:\n  - id: one\n    tags: ['a::']\n    front: Q\n    back: A\n",
-            "cards/c.yaml:3: card 'one': tag 'a::' has an empty part around '::'",
+            "cards/c.yaml:3:12: card 'one': tag 'a::' has an empty part around '::'",
         ),
         (
             "cards:\n  - id: one\n    type: cloze\n    text: '{{c99999999999999999999::x}}'\n",
-            "cards/c.yaml:4: card 'one': cloze numbers go up to c500",
+            "cards/c.yaml:4:11: card 'one': cloze numbers go up to c500",
         ),
     ],
     ids=[
@@ -153,15 +161,15 @@ def test_error_is_located(make_project: Callable[..., Path], cards: str | bytes,
 
 def test_hostile_yaml_is_refused_quickly(make_project: Callable[..., Path]) -> None:
     deep = "cards:\n  - id: one\n    front: Q\n    back: A\n    extra: " + "[" * 60 + "]" * 60 + "\n"
-    assert "cards/c.yaml:5: nested more than 50 levels deep" in errors_of(project_with(make_project, deep))
+    assert "cards/c.yaml:5:59: nested more than 50 levels deep" in errors_of(project_with(make_project, deep))
     # Nine aliases of nine: a billion items if expanded; walked once per node it is instant.
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=False)
     )
     errors = errors_of(project_with(make_project, bomb + "cards: [*i]\n"))
     assert errors[:2] == [
-        "cards/c.yaml:1: card file: unknown key 'a'",
-        "cards/c.yaml:2: card file: unknown key 'b'",
+        "cards/c.yaml:1:1: card file: unknown key 'a'",
+        "cards/c.yaml:2:1: card file: unknown key 'b'",
     ]
     assert any(e.endswith(": card #1 must be a mapping of keys to values") for e in errors)
 
@@ -181,8 +189,8 @@ def test_every_problem_of_a_run_is_reported_together(make_project: Callable[...,
         }
     )
     assert errors_of(root) == [
-        "cards/a.yaml:2: card 'one': 'front' is required",
-        "cards/a.yaml:3: card 'one': unknown key 'frnot' (did you mean 'front'?)",
+        "cards/a.yaml:2:5: card 'one': 'front' is required",
+        "cards/a.yaml:3:5: card 'one': unknown key 'frnot' (did you mean 'front'?)",
         "cards/b.yaml:2: duplicate card id 'one' (also at cards/a.yaml:2)",
         "decks/test.yaml:3: 'missing/*.yaml' matches no card file",
         "templates/basic.front.html:1: the front shows no field, so Anki would make no card",
@@ -200,11 +208,11 @@ def test_deck_file_errors(make_project: Callable[..., Path]) -> None:
     )
     result = run("--project", root)
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[:4] == [
-        "decks/test.yaml:1: deck file: 'name' is required",
-        "decks/test.yaml:1: deck file: unknown key 'nmae' (did you mean 'name'?)",
-        "decks/test.yaml:2: deck file: 'output' must be a file name ending in .apkg",
-        "decks/test.yaml:3: deck file: lint: unknown key 'max_words' (did you mean 'max_answer_words'?)",
+    assert diagnostic_lines(result.stderr)[:4] == [
+        "decks/test.yaml:1:1: deck file: 'name' is required",
+        "decks/test.yaml:1:1: deck file: unknown key 'nmae' (did you mean 'name'?)",
+        "decks/test.yaml:2:9: deck file: 'output' must be a file name ending in .apkg",
+        "decks/test.yaml:3:8: deck file: lint: unknown key 'max_words' (did you mean 'max_answer_words'?)",
     ]
 
 
@@ -407,7 +415,7 @@ def test_preview_of_a_failed_build_shows_the_errors(make_project: Callable[..., 
     assert result.exit_code == 1
     assert not (root / "dist" / "test.apkg").exists()
     page = (root / "dist" / "test.html").read_text()
-    assert "<code>cards/c.yaml:7</code> card &#39;two&#39;: unknown key &#39;bakc&#39;" in page
+    assert "<code>cards/c.yaml:7:5</code> card &#39;two&#39;: unknown key &#39;bakc&#39;" in page
 
 
 def test_deck_file_mistakes(make_project: Callable[..., Path]) -> None:
@@ -420,7 +428,8 @@ def test_deck_file_mistakes(make_project: Callable[..., Path]) -> None:
     )
     assert errors_of(root) == [
         "decks/t.yaml:2: '' matches no card file",
-        "decks/t.yaml:3: deck file: 'output' contains the control character U+0000, which Anki cannot store",
+        "decks/t.yaml:3:9: deck file: 'output' contains the control character U+0000, "
+        "which Anki cannot store",
         "decks/t.yml:1: deck file name 't' is also used by decks/t.yaml",
     ]
 

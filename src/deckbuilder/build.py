@@ -121,7 +121,7 @@ def build(
     now = _now(problems)
     result = BuildResult()
     result.warnings += [
-        Diagnostic(Location(rel, 0), "no deck uses this card file", warning=True)
+        Diagnostic(Location(rel, 0), "no deck uses this card file", warning=True, code="unused-card-file")
         for rel in project.unused_card_files
     ]
     cards_valid = not problems
@@ -142,6 +142,7 @@ def build(
                     Location(plan.spec.location.path, 0),
                     f"nothing to release: the cards of {plan.spec.name} are release "
                     f"{plan.release.number} already",
+                    code="nothing-to-release",
                 )
             )
     if locked:
@@ -154,6 +155,7 @@ def build(
                     else f"{plan.spec.name} has no release yet"
                 )
                 + "; run `build-deck release` and commit the lock file",
+                code="not-locked",
             )
             for plan in result.decks
             if plan.draft
@@ -167,8 +169,11 @@ def build(
                 try:
                     _write_preview(plan, DeckError([*problems, *result.warnings]).diagnostics, out)
                 except OSError as e:  # the errors themselves matter more than the page
-                    problems.append(Diagnostic(Location(str(e.filename), 0), e.strerror or str(e)))
-        raise DeckError(problems)
+                    problems.append(
+                        Diagnostic(Location(str(e.filename), 0), e.strerror or str(e), code="write-failed")
+                    )
+        # Warnings too: every problem of the run at once (under --strict they are in `problems`).
+        raise DeckError([*problems, *(w for w in result.warnings if w not in problems)])
     if check:
         return result
     files: dict[Path, bytes] = {}
@@ -222,12 +227,22 @@ def _now(problems: list[Diagnostic]) -> int:
     if not epoch:
         return now
     if not epoch.isascii() or not epoch.isdigit() or len(epoch) > 12:
-        problems.append(Diagnostic(Location("SOURCE_DATE_EPOCH", 0), f"'{epoch}' is not a number of seconds"))
+        problems.append(
+            Diagnostic(
+                Location("SOURCE_DATE_EPOCH", 0),
+                f"'{epoch}' is not a number of seconds",
+                code="source-date-epoch",
+            )
+        )
         return now
     if int(epoch) > now + 60:
         # A release from the future would stay "newer" than members' own edits until then.
         problems.append(
-            Diagnostic(Location("SOURCE_DATE_EPOCH", 0), f"{epoch} is in the future; check the clock")
+            Diagnostic(
+                Location("SOURCE_DATE_EPOCH", 0),
+                f"{epoch} is in the future; check the clock",
+                code="source-date-epoch",
+            )
         )
         return now
     return int(epoch)
@@ -289,6 +304,7 @@ def _plan_deck(
                 Location("SOURCE_DATE_EPOCH", 0),
                 f"{now} is older than release {release.number - 1} of {spec.name} "
                 f"({released_time}); unset it or give a later time",
+                code="source-date-epoch",
             )
         )
     if len(problems) > before:
@@ -335,6 +351,7 @@ def _check_identities(root: Path, project: Project, problems: list[Diagnostic]) 
                     Location(spec.location.path, spec.identity_line or 1),
                     f"identity '{identity}' is also {first.location.path}'s; "
                     "give this deck an identity of its own",
+                    code="duplicate-identity",
                 )
             )
 

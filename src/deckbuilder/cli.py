@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from . import __version__, report
 from .build import DeckPlan, UnknownDeck, build
-from .model import DeckError
+from .model import DeckError, Diagnostic
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 DEFAULT_COMMAND = "build"
@@ -56,6 +56,15 @@ _OUT = click.option(
     default=None,
     help="Folder for the packages and release notes  [default: PROJECT/dist]",
 )
+_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(report.FORMATS),
+    default="text",
+    show_default=True,
+    help="How problems are printed: text, json (one object per line, on stdout) or github (annotations).",
+)
+_QUIET = click.option("--quiet", "-q", is_flag=True, help="Print problems only, no summary.")
 
 
 @main.command(name=DEFAULT_COMMAND, context_settings=CONTEXT)
@@ -74,6 +83,8 @@ _OUT = click.option(
     is_flag=True,
     help="Fail when the cards differ from the lock's last release (for CI, like cargo --locked).",
 )
+@_FORMAT
+@_QUIET
 def build_command(
     decks: tuple[str, ...],
     project: Path,
@@ -84,6 +95,8 @@ def build_command(
     preview: bool,
     no_cache: bool,
     locked: bool,
+    fmt: str,
+    quiet: bool,
 ) -> None:
     """Build drafts of the project's decks (the default command); the lock is never written.
 
@@ -101,6 +114,8 @@ def build_command(
         preview=preview,
         locked=locked,
         cache=not no_cache,
+        fmt=fmt,
+        quiet=quiet,
     )
 
 
@@ -108,13 +123,15 @@ def build_command(
 @_DECKS
 @_PROJECT
 @_OUT
-def release_command(decks: tuple[str, ...], project: Path, out: Path | None) -> None:
+@_FORMAT
+@_QUIET
+def release_command(decks: tuple[str, ...], project: Path, out: Path | None, fmt: str, quiet: bool) -> None:
     """Release the decks whose cards changed: record the next release in decks/<deck>.lock.json.
 
     Builds like `build-deck --strict` (any warning stops it), then writes the packages, their
     release notes and the lock files. Refuses when no deck has anything to release.
     """
-    _run(project, out, decks, strict=True, release=True)
+    _run(project, out, decks, strict=True, release=True, fmt=fmt, quiet=quiet)
 
 
 def _run(
@@ -129,6 +146,8 @@ def _run(
     release: bool = False,
     locked: bool = False,
     cache: bool = True,
+    fmt: str = "text",
+    quiet: bool = False,
 ) -> None:
     try:
         result = build(
@@ -150,35 +169,48 @@ def _run(
         click.echo(f"{e.filename or project}: {e.strerror or e}", err=True)
         sys.exit(1)
     except DeckError as e:
-        for diagnostic in e.diagnostics:
-            click.echo(str(diagnostic), err=True)
-        count = len(e.diagnostics)
+        _report(e.diagnostics, fmt, project)
+        count = sum(strict or not d.warning for d in e.diagnostics)
         what = "problem" if strict else "error"
         click.echo(f"{count} {what}{'s' if count != 1 else ''}; no package written.", err=True)
         sys.exit(1)
-    for warning in result.warnings:
-        click.echo(str(warning), err=True)
+    _report(result.warnings, fmt, project)
+
+    def say(line: str) -> None:
+        """A summary line: on stdout, unless stdout carries the JSON diagnostics."""
+        if not quiet:
+            click.echo(line, err=fmt == "json")
+
     for plan in result.decks:
         content = plan.content
         where = "checked, nothing written" if check else f"→ {_show(out, project, plan.spec.output)}"
-        click.echo(
+        say(
             f"{plan.spec.name}: {len(content.notes)} notes, {plan.card_count} cards, "
             f"{len(content.media)} media {where}"
         )
-        click.echo(f"  {_release_line(plan)}")
+        say(f"  {_release_line(plan)}")
         if preview and not check:
-            click.echo(f"  preview → {_show(out, project, plan.spec.stem + '.html')}")
+            say(f"  preview → {_show(out, project, plan.spec.stem + '.html')}")
         removed = [c.card_id for c in plan.release.changes if c.kind == "removed"]
         if removed and plan.release.new_now:
-            click.echo(
+            say(
                 f"  removed from the cards: {', '.join(removed)} — members keep these notes; "
                 "the release notes tell them how to find them",
             )
     if result.warnings:
         count = len(result.warnings)
-        click.echo(f"{count} warning{'s' if count != 1 else ''}.", err=True)
+        if not quiet:
+            click.echo(f"{count} warning{'s' if count != 1 else ''}.", err=True)
         if strict:
             sys.exit(1)
+
+
+def _report(diagnostics: list[Diagnostic], fmt: str, project: Path) -> None:
+    """Problems on stderr as text; JSON lines and GitHub annotations on stdout, for tools."""
+    to_stderr = fmt == "text"
+    colour = to_stderr and report.use_colour(sys.stderr)
+    for line in report.lines(diagnostics, fmt, project, colour=colour):
+        click.echo(line, err=to_stderr, color=colour)
 
 
 def _release_line(plan: DeckPlan) -> str:

@@ -42,8 +42,8 @@ def lint(cards: Iterable[RenderedCard], limits: LintLimits) -> list[Diagnostic]:
     warnings: list[Diagnostic] = []
     questions: dict[str, Location] = {}
 
-    def warn(location: Location, message: str) -> None:
-        warnings.append(Diagnostic(location, message, warning=True))
+    def warn(location: Location, message: str, *, code: str) -> None:
+        warnings.append(Diagnostic(location, message, warning=True, code=code))
 
     for rendered in cards:
         card, f = rendered.card, rendered.fields
@@ -59,6 +59,7 @@ def lint(cards: Iterable[RenderedCard], limits: LintLimits) -> list[Diagnostic]:
                     where[name],
                     f"card '{card.id}': answer has {words} words (limit "
                     f"{limits.max_answer_words}); move the explanation to 'extra'",
+                    code="lint-answer-words",
                 )
         for name, answer in answers:
             for match in _LIST.finditer(answer):
@@ -68,6 +69,7 @@ def lint(cards: Iterable[RenderedCard], limits: LintLimits) -> list[Diagnostic]:
                         where[name],
                         f"card '{card.id}': answer lists {items} items (limit "
                         f"{limits.max_list_items}); make a card per item or a cloze",
+                        code="lint-list-items",
                     )
         if card.type == "cloze":
             counts = Counter(n for n, _ in _CLOZE.findall(f["text"]))
@@ -77,6 +79,7 @@ def lint(cards: Iterable[RenderedCard], limits: LintLimits) -> list[Diagnostic]:
                         where["text"],
                         f"card '{card.id}': cloze c{number} hides {count} deletions (limit "
                         f"{limits.max_deletions_per_card}); give each its own number",
+                        code="lint-deletions",
                     )
             for number, answer in _CLOZE.findall(f["text"]):
                 words = word_count(answer)
@@ -85,6 +88,7 @@ def lint(cards: Iterable[RenderedCard], limits: LintLimits) -> list[Diagnostic]:
                         where["text"],
                         f"card '{card.id}': cloze c{number} hides {words} words (limit "
                         f"{limits.max_answer_words})",
+                        code="lint-answer-words",
                     )
         if card.type == "cloze":
             numbers = {int(n) for n, _ in _CLOZE.findall(f["text"])}
@@ -93,6 +97,7 @@ def lint(cards: Iterable[RenderedCard], limits: LintLimits) -> list[Diagnostic]:
                     where["text"],
                     f"card '{card.id}': {len(numbers)} cloze numbers on one note (limit "
                     f"{limits.max_deletions_per_note}); split it into notes whose clozes overlap",
+                    code="lint-clozes-per-note",
                 )
         else:
             asked = _asked(f["front"])
@@ -100,6 +105,7 @@ def lint(cards: Iterable[RenderedCard], limits: LintLimits) -> list[Diagnostic]:
                 warn(
                     where["front"],
                     f"card '{card.id}': the question asks two things; make a card for each",
+                    code="lint-two-questions",
                 )
             body, said = _question_body(f["front"]), _normalise(f["back"]).split()
             run = _shared_run(body, said)
@@ -108,17 +114,19 @@ def lint(cards: Iterable[RenderedCard], limits: LintLimits) -> list[Diagnostic]:
                     where["back"],
                     f"card '{card.id}': the answer repeats its question ({run} words in a row); "
                     "answer with what the question does not say",
+                    code="lint-repeats-question",
                 )
         question = _question_key(f["text"] if card.type == "cloze" else f["front"])
         if question in questions:
             warn(
                 at,
                 f"card '{card.id}': same question as the card at {questions[question]}",
+                code="lint-same-question",
             )
         else:
             questions[question] = at
         if limits.paper_tag in card.tags and not card.source.strip():
-            warn(at, f"card '{card.id}': a '{limits.paper_tag}' card needs a 'source'")
+            warn(at, f"card '{card.id}': a '{limits.paper_tag}' card needs a 'source'", code="lint-source")
     return sorted(warnings, key=lambda d: (d.location, d.message))
 
 

@@ -24,6 +24,7 @@ from .yamlsource import Value, YamlProblems, read_yaml
 
 CARD_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 CLOZE_NUMBERS = re.compile(r"\{\{c([0-9,]+)::")
+ONE_COLON = re.compile(r"\{\{c[0-9,]+:(?!:)")
 CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # \x1f separates Anki's fields
 MAX_CLOZE = 500
 OUTPUT_NAME = re.compile(r"[^/\\\x00-\x1f]+\.apkg")  # Anki makes no card past c500
@@ -55,8 +56,13 @@ class _Checker:
         self.rel = rel
         self.problems = problems
 
-    def error(self, line: int, message: str) -> None:
-        self.problems.append(Diagnostic(Location(self.rel, line), message))
+    def error(self, at: Value | int, message: str, *, code: str, key: bool = False) -> None:
+        """A problem at a value (its line and column; with `key`, its key's) or at a line."""
+        if isinstance(at, Value):
+            location = Location(self.rel, at.line, at.key_column if key and at.key_column else at.column)
+        else:
+            location = Location(self.rel, at)
+        self.problems.append(Diagnostic(location, message, code=code))
 
     def keys(self, value: Value, allowed: tuple[str, ...], what: str) -> dict[str, Value]:
         assert isinstance(value.data, dict)
@@ -64,12 +70,12 @@ class _Checker:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
-                self.error(item.line, f"{what}: unknown key '{key}'{hint}")
+                self.error(item, f"{what}: unknown key '{key}'{hint}", code="unknown-key", key=True)
         return value.data
 
     def mapping(self, value: Value, what: str) -> bool:
         if value.kind != "map":
-            self.error(value.line, f"{what} must be a mapping of keys to values")
+            self.error(value, f"{what} must be a mapping of keys to values", code="not-a-mapping")
             return False
         return True
 
@@ -80,23 +86,29 @@ class _Checker:
             return ""
         if value is None or value.data is None:
             if required:
-                line = value.line if value is not None else self._line_of(entries)
-                self.error(line, f"{what}: '{key}' is required")
+                at = value if value is not None else self._first(entries)
+                self.error(at, f"{what}: '{key}' is required", code="required", key=True)
             return ""
         if not value.is_scalar:
-            self.error(value.line, f"{what}: '{key}' must be text, not a {_noun(value)}")
+            self.error(
+                value,
+                f"{what}: '{key}' must be text, not a {_noun(value)}"
+                + (_flow_hint(value) if value.flow else ""),
+                code="not-text",
+            )
             return ""
         text = value.raw
         bad = CONTROL_CHARACTER.search(text)
         if bad:
             self.error(
-                value.line,
+                value,
                 f"{what}: '{key}' contains the control character U+{ord(bad.group()):04X}, "
                 "which Anki cannot store",
+                code="control-character",
             )
             return ""
         if required and not text.strip():
-            self.error(value.line, f"{what}: '{key}' is empty")
+            self.error(value, f"{what}: '{key}' is empty", code="empty")
         return text
 
     def integer(self, entries: dict[str, Value], key: str, what: str, default: int) -> int:
@@ -104,7 +116,7 @@ class _Checker:
         if value is None:
             return default
         if value.kind != "int" or not isinstance(value.data, int) or value.data < 1:
-            self.error(value.line, f"{what}: '{key}' must be a whole number of at least 1")
+            self.error(value, f"{what}: '{key}' must be a whole number of at least 1", code="not-a-number")
             return default
         return value.data
 
@@ -113,7 +125,7 @@ class _Checker:
         if value is None or value.data is None:
             return ()
         if value.kind != "seq":
-            self.error(value.line, f"{what}: 'tags' must be a list, e.g. [tag-a, tag-b]")
+            self.error(value, f"{what}: 'tags' must be a list, e.g. [tag-a, tag-b]", code="bad-tag")
             return ()
         assert isinstance(value.data, list)
         tags = []
@@ -121,22 +133,22 @@ class _Checker:
             if item.kind == "invalid":
                 continue
             if not item.is_scalar or item.data is None:
-                self.error(item.line, f"{what}: a tag must be text, not a {_noun(item)}")
+                self.error(item, f"{what}: a tag must be text, not a {_noun(item)}", code="bad-tag")
                 continue
             tag = item.raw
             if not tag or re.search(r"\s", tag):
-                self.error(item.line, f"{what}: tag '{tag}' must be one word (no spaces)")
+                self.error(item, f"{what}: tag '{tag}' must be one word (no spaces)", code="bad-tag")
                 continue
             if any(not part for part in tag.split("::")):
-                self.error(item.line, f"{what}: tag '{tag}' has an empty part around '::'")
+                self.error(item, f"{what}: tag '{tag}' has an empty part around '::'", code="bad-tag")
                 continue
             if CONTROL_CHARACTER.search(tag):
-                self.error(item.line, f"{what}: tag '{tag!r}' contains a control character")
+                self.error(item, f"{what}: tag '{tag!r}' contains a control character", code="bad-tag")
                 continue
             tags.append(tag)
         return tuple(tags)
 
-    def strings(self, entries: dict[str, Value], key: str, what: str) -> list[tuple[str, int]]:
+    def strings(self, entries: dict[str, Value], key: str, what: str) -> list[tuple[str, Value]]:
         """A list of text items (a single text item is taken as a list of one)."""
         value = entries.get(key)
         if value is None or value.data is None:
@@ -148,14 +160,20 @@ class _Checker:
             if item.kind == "invalid":
                 continue
             if not item.is_scalar or item.data is None:
-                self.error(item.line, f"{what}: '{key}' must be a list of text")
+                self.error(item, f"{what}: '{key}' must be a list of text", code="not-text")
                 continue
-            out.append((item.raw, item.line))
+            out.append((item.raw, item))
         return out
 
     @staticmethod
-    def _line_of(entries: dict[str, Value]) -> int:
-        return min((v.line for v in entries.values()), default=1)
+    def _first(entries: dict[str, Value]) -> Value | int:
+        """The first entry of a mapping (where its card starts), for what is missing from it."""
+        return min(entries.values(), key=lambda v: (v.line, v.key_column), default=1)
+
+
+def _flow_hint(value: Value) -> str:
+    bracket = "[" if value.kind == "seq" else "{"
+    return f"; quote it: unquoted text starting with '{bracket}' is a YAML {_noun(value)}"
 
 
 def _noun(value: Value) -> str:
@@ -177,11 +195,14 @@ def load_card_file(path: Path, rel: str, problems: list[Diagnostic]) -> tuple[Ca
     file_tags = check.tags(top, "card file")
     cards_value = top.get("cards")
     if cards_value is None or cards_value.data is None or cards_value.data == []:
-        line = cards_value.line if cards_value else 1
-        check.error(line, "card file: 'cards' is required and must list at least one card")
+        check.error(
+            cards_value or 1,
+            "card file: 'cards' is required and must list at least one card",
+            code="no-cards",
+        )
         return ()
     if cards_value.kind != "seq":
-        check.error(cards_value.line, "card file: 'cards' must be a list of cards")
+        check.error(cards_value, "card file: 'cards' must be a list of cards", code="not-a-list")
         return ()
     assert isinstance(cards_value.data, list)
     cards = []
@@ -196,14 +217,14 @@ def _subdeck(check: _Checker, value: Value | None, what: str) -> str:
     if value is None or value.data is None:
         return ""
     if not value.is_scalar:
-        check.error(value.line, f"{what}: 'deck' must be text, not a {_noun(value)}")
+        check.error(value, f"{what}: 'deck' must be text, not a {_noun(value)}", code="not-text")
         return ""
     if CONTROL_CHARACTER.search(value.raw) or "\t" in value.raw or "\n" in value.raw:
-        check.error(value.line, f"{what}: deck {value.raw!r} contains a control character")
+        check.error(value, f"{what}: deck {value.raw!r} contains a control character", code="bad-subdeck")
         return ""
     parts = [unicodedata.normalize("NFC", part.strip()) for part in value.raw.split("::")]
     if not all(parts):
-        check.error(value.line, f"{what}: deck '{value.raw}' has an empty part")
+        check.error(value, f"{what}: deck '{value.raw}' has an empty part", code="bad-subdeck")
         return ""
     return "::".join(parts)
 
@@ -217,8 +238,9 @@ def _card(
     card_id = check.text(entries, "id", f"card #{index}", required=True)
     if card_id and not CARD_ID.fullmatch(card_id):
         check.error(
-            entries["id"].line,
+            entries["id"],
             f"card id '{card_id}' must be lowercase letters, digits and single '-' between them",
+            code="bad-id",
         )
         card_id = ""
     what = f"card '{card_id}'" if card_id else f"card #{index}"
@@ -227,30 +249,40 @@ def _card(
         close = difflib.get_close_matches(card_type, CARD_TYPES, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         check.error(
-            entries["type"].line,
+            entries["type"],
             f"{what}: unknown card type '{card_type}'{hint}; use one of {', '.join(CARD_TYPES)}",
+            code="bad-type",
         )
-        return None
+        # Check the rest as the type it most likely is, so that one run shows every problem.
+        card_type = close[0] if close else "cloze" if "text" in entries else "basic"
     if card_type == "cloze":
         front = back = ""
         text = check.text(entries, "text", what, required=True)
         for key in ("front", "back"):
             if key in entries:
-                check.error(entries[key].line, f"{what}: a cloze card has 'text', not '{key}'")
+                check.error(entries[key], f"{what}: a cloze card has 'text', not '{key}'", code="wrong-field")
         written = [
             int(n) if len(n) <= 6 else MAX_CLOZE + 1
             for group in CLOZE_NUMBERS.findall(text)
             for n in group.split(",")
             if n
         ]
+        one_colon = ONE_COLON.search(text)
         if 0 in written:
-            check.error(entries["text"].line, f"{what}: cloze numbers start at c1, not c0")
+            check.error(entries["text"], f"{what}: cloze numbers start at c1, not c0", code="cloze-number")
         elif written and max(written) > MAX_CLOZE:
-            check.error(entries["text"].line, f"{what}: cloze numbers go up to c{MAX_CLOZE}")
+            check.error(entries["text"], f"{what}: cloze numbers go up to c{MAX_CLOZE}", code="cloze-number")
+        elif one_colon:
+            check.error(
+                entries["text"],
+                f"{what}: '{one_colon.group()}' needs two colons: {{{{c1::answer}}}}",
+                code="cloze-colon",
+            )
         elif text and not cloze_numbers([text]):
             check.error(
-                entries["text"].line,
+                entries["text"],
                 f"{what}: cloze text has no deletion; mark one like {{{{c1::answer}}}}",
+                code="cloze-no-deletion",
             )
     else:
         text = ""
@@ -258,17 +290,18 @@ def _card(
         back = check.text(entries, "back", what, required=True)
         if "text" in entries:
             check.error(
-                entries["text"].line,
+                entries["text"],
                 f"{what}: 'text' is for cloze cards; a {card_type} card has 'front' and 'back'",
+                code="wrong-field",
             )
     tags = tuple(dict.fromkeys((*file_tags, *check.tags(entries, what))))
     subdeck = _subdeck(check, entries.get("deck"), what) if "deck" in entries else file_subdeck
     was = []
-    for old, line in check.strings(entries, "was", what):
+    for old, at in check.strings(entries, "was", what):
         if not CARD_ID.fullmatch(old):
-            check.error(line, f"{what}: earlier id '{old}' is not a valid card id")
+            check.error(at, f"{what}: earlier id '{old}' is not a valid card id", code="bad-was")
         elif old == card_id:
-            check.error(line, f"{what}: 'was' repeats the card's own id")
+            check.error(at, f"{what}: 'was' repeats the card's own id", code="bad-was")
         else:
             was.append(old)
     if not card_id:
@@ -309,25 +342,28 @@ def load_deck_file(path: Path, rel: str, problems: list[Diagnostic]) -> DeckSpec
     entries = check.keys(root, DECK_KEYS, "deck file")
     name = check.text(entries, "name", "deck file", required=True)
     if name and any(not part.strip() for part in name.split("::")):
-        check.error(entries["name"].line, f"deck file: name '{name}' has an empty part")
+        check.error(entries["name"], f"deck file: name '{name}' has an empty part", code="bad-deck-name")
     identity = check.text(entries, "identity", "deck file") or default_identity(name)
     if "identity" in entries and not CARD_ID.fullmatch(identity):
         check.error(
-            entries["identity"].line,
+            entries["identity"],
             "deck file: 'identity' must be lowercase letters, digits and '-'",
+            code="bad-identity",
         )
     output = check.text(entries, "output", "deck file") or f"{slug(name)}.apkg"
     if "output" in entries and not OUTPUT_NAME.fullmatch(output):
-        check.error(entries["output"].line, "deck file: 'output' must be a file name ending in .apkg")
+        check.error(
+            entries["output"], "deck file: 'output' must be a file name ending in .apkg", code="bad-output"
+        )
     globs = check.strings(entries, "cards", "deck file")
     if "cards" in entries and not globs:
-        check.error(entries["cards"].line, "deck file: 'cards' lists no globs")
+        check.error(entries["cards"], "deck file: 'cards' lists no globs", code="no-globs")
     return DeckSpec(
         name="::".join(part.strip() for part in name.split("::")),
         identity=identity,
         identity_line=entries["identity"].line if "identity" in entries else 0,
         description=check.text(entries, "description", "deck file"),
-        card_globs=tuple(globs) or tuple((g, 0) for g in DEFAULT_CARD_GLOBS),
+        card_globs=tuple((g, at.line) for g, at in globs) or tuple((g, 0) for g in DEFAULT_CARD_GLOBS),
         output=output,
         note_type_version=check.integer(entries, "note_type_version", "deck file", 1),
         note_type_version_line=entries["note_type_version"].line if "note_type_version" in entries else 0,
@@ -364,7 +400,9 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
         sorted(p for p in (root / "decks").glob("*.y*ml") if p.is_file()) if (root / "decks").is_dir() else []
     )
     if not deck_paths:
-        problems.append(Diagnostic(Location("decks", 0), "no deck files (decks/*.yaml) found"))
+        problems.append(
+            Diagnostic(Location("decks", 0), "no deck files (decks/*.yaml) found", code="no-decks")
+        )
     decks = []
     for path in deck_paths:
         deck = load_deck_file(path, _rel(root, path), problems)
@@ -382,7 +420,11 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
             matches = _glob(root, pattern)
             if not matches and line:
                 problems.append(
-                    Diagnostic(Location(deck.location.path, line), f"'{pattern}' matches no card file")
+                    Diagnostic(
+                        Location(deck.location.path, line),
+                        f"'{pattern}' matches no card file",
+                        code="glob-no-match",
+                    )
                 )
             chosen.update(dict.fromkeys(_rel(root, p) for p in matches))
         if not chosen and all(line == 0 for _, line in deck.card_globs):
@@ -390,6 +432,7 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
                 Diagnostic(
                     Location(deck.location.path, 1),
                     f"deck '{deck.name}' has no cards: no file matches {', '.join(DEFAULT_CARD_GLOBS)}",
+                    code="no-cards",
                 )
             )
         deck_files[deck.location.path] = tuple(chosen)
@@ -397,7 +440,11 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
             if rel in card_files:
                 continue
             if not (root / rel).resolve().is_relative_to(root.resolve()):
-                problems.append(Diagnostic(Location(rel, 0), "links to a file outside the project"))
+                problems.append(
+                    Diagnostic(
+                        Location(rel, 0), "links to a file outside the project", code="outside-project"
+                    )
+                )
                 card_files[rel] = ()
                 continue
             card_files[rel] = load_card_file(root / rel, rel, problems)
@@ -438,7 +485,11 @@ def _check_unique(
     for deck in decks:
         if key(deck) in seen:
             first = seen[key(deck)].location.path
-            problems.append(Diagnostic(deck.location, f"{what} '{key(deck)}' is also used by {first}"))
+            problems.append(
+                Diagnostic(
+                    deck.location, f"{what} '{key(deck)}' is also used by {first}", code="duplicate-deck"
+                )
+            )
         seen.setdefault(key(deck), deck)
 
 
@@ -453,6 +504,7 @@ def _check_card_ids(card_files: dict[str, tuple[Card, ...]], problems: list[Diag
                     Diagnostic(
                         card.location,
                         f"duplicate card id '{card.id}' (also at {first.location})",
+                        code="duplicate-id",
                     )
                 )
             else:
@@ -466,6 +518,7 @@ def _check_card_ids(card_files: dict[str, tuple[Card, ...]], problems: list[Diag
                         Diagnostic(
                             card.location,
                             f"card '{card.id}': earlier id '{old}' is the id of the card at {owner.location}",
+                            code="duplicate-id",
                         )
                     )
                 else:
@@ -483,5 +536,6 @@ def _check_subdecks(cards: list[Card], problems: list[Diagnostic]) -> None:
                     card.location,
                     f"card '{card.id}': subdeck '{card.subdeck}' differs only in case from "
                     f"'{first.subdeck}' ({first.location}); Anki would make two decks",
+                    code="subdeck-case",
                 )
             )

@@ -101,10 +101,13 @@ class Lock:
                     Diagnostic(
                         Location(rel, line),
                         f"unreadable lock file ({e}); restore it from version control",
+                        code="lock-unreadable",
                     )
                 )
         elif path.exists():
-            problems.append(Diagnostic(Location(rel, 0), "the lock file is not a file"))
+            problems.append(
+                Diagnostic(Location(rel, 0), "the lock file is not a file", code="lock-unreadable")
+            )
         return lock
 
     def line_of(self, needle: str) -> int:
@@ -126,6 +129,7 @@ class Lock:
                     f"identity '{deck.identity}' differs from the released '{released}' "
                     f"({self.rel}); every note would become new for members. "
                     f"Set 'identity: {released}'",
+                    code="identity-changed",
                 )
             )
         return str(released)
@@ -140,6 +144,7 @@ class Lock:
                     Location(deck.location.path, deck.note_type_version_line or 1),
                     f"note_type_version {deck.note_type_version} was already released "
                     f"({self.rel}); versions only go up: the next is {max({released, *used}) + 1}",
+                    code="note-type-version",
                 )
             )
 
@@ -161,6 +166,7 @@ class Lock:
                     f"new note types: set 'note_type_version: {deck.note_type_version + 1}' in "
                     f"{deck.location.path} (members then get every note anew; their old notes "
                     "and reviews stay, and the release notes tell them how to find the old ones)",
+                    code="note-type-fields",
                 )
             )
 
@@ -215,6 +221,7 @@ class Lock:
                         f"card id '{note.card_id}' belonged to the card renamed to "
                         f"'{tombstone['renamed_to']}' in release {tombstone['release']}; "
                         "ids are never reused (members' notes know it), choose another",
+                        code="id-reused",
                     )
                 )
             entry = entries.pop(old_id) if old_id is not None else None
@@ -228,6 +235,7 @@ class Lock:
                         f"card '{note.card_id}' would take over the note of card '{owner}': they "
                         "share one identity (an earlier id of one, or a 'was' of the other); ids "
                         "are never reused, so choose another id or 'was'",
+                        code="id-reused",
                     )
                 )
             if entry is None:
@@ -251,6 +259,7 @@ class Lock:
                             "a note's type on import, so members' copies would stop updating. Keep "
                             "its type, or give the card a new id without 'was' (members then get a "
                             "new note and keep the old one)",
+                            code="type-changed",
                         )
                     )
                 change = None
@@ -290,7 +299,11 @@ class Lock:
             other = by_guid.setdefault(guids[note.card_id], note.card_id)
             if other != note.card_id and note.card_id not in reported:
                 problems.append(
-                    Diagnostic(note.location, f"card '{note.card_id}' has the identity of card '{other}'")
+                    Diagnostic(
+                        note.location,
+                        f"card '{note.card_id}' has the identity of card '{other}'",
+                        code="identity-clash",
+                    )
                 )
 
         nt_changes = []

@@ -31,6 +31,7 @@ def check_note(rc: RenderedCard, note: NoteRecord, genanki_ords: list[int]) -> I
                     field_at("text"),
                     f"card '{card.id}': cloze c{number} ends at a '}}}}' inside its math or braces; "
                     "write '} }' there so the deletion closes where you meant",
+                    code="cloze-braces",
                 )
                 return
         written = ankitemplate.cloze_numbers([card.text])
@@ -41,6 +42,7 @@ def check_note(rc: RenderedCard, note: NoteRecord, genanki_ords: list[int]) -> I
                 field_at("text"),
                 f"card '{card.id}': Markdown broke {lost}; keep each {{{{c…::…}}}} out of fenced code "
                 "with a language and within one paragraph",
+                code="cloze-markdown",
             )
             return
         for match in _DELETION.finditer(fields["text"]):
@@ -49,6 +51,7 @@ def check_note(rc: RenderedCard, note: NoteRecord, genanki_ords: list[int]) -> I
                     field_at("text"),
                     f"card '{card.id}': Markdown formatting crosses a cloze boundary near "
                     f"'{match.group(0)[:40]}'; escape a literal * or _ as \\* or \\_",
+                    code="cloze-formatting",
                 )
                 return
     else:
@@ -59,6 +62,7 @@ def check_note(rc: RenderedCard, note: NoteRecord, genanki_ords: list[int]) -> I
                     field_at(side),
                     f"card '{card.id}': '{side}' shows nothing once rendered; Anki would say "
                     "the front of the card is blank",
+                    code="blank-front",
                 )
                 return
     nt = note.note_type
@@ -76,18 +80,21 @@ def check_note(rc: RenderedCard, note: NoteRecord, genanki_ords: list[int]) -> I
             field_at("text"),
             f"card '{card.id}': genanki cannot write this cloze (several numbers in one deletion, "
             "like {{c1,2::…}}, or an empty deletion); give each deletion one number and some text",
+            code="cloze-genanki",
         )
     elif card.type == "cloze" and outside:
         yield Diagnostic(
             field_at(outside[0]),
             f"card '{card.id}': a {{{{c…::…}}}} in '{outside[0]}' makes cards genanki does not "
             "write; keep deletions in 'text'",
+            code="cloze-outside-text",
         )
     else:
         yield Diagnostic(
             at,
             f"card '{card.id}': genanki would write cards {_ords(genanki_ords)} where Anki makes "
             f"{_ords(anki_ords)}; check the templates' front sides",
+            code="card-mismatch",
         )
 
 

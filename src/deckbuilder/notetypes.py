@@ -150,12 +150,16 @@ class TemplateSet:
 
     def check_override_names(self, problems: list[Diagnostic]) -> None:
         if self.override_dir.exists() and not self.override_dir.is_dir():
-            problems.append(Diagnostic(Location("templates", 0), "must be a folder of templates"))
+            problems.append(
+                Diagnostic(
+                    Location("templates", 0), "must be a folder of templates", code="templates-not-folder"
+                )
+            )
             return
         for name in self.overrides():
             reason = refusal(self.root, self.override_dir / name)
             if reason is not None:
-                diagnostic = Diagnostic(Location(f"templates/{name}", 0), reason)
+                diagnostic = Diagnostic(Location(f"templates/{name}", 0), reason, code="template-refused")
                 self._reported.add(diagnostic)  # rendering it would say the same again
                 problems.append(diagnostic)
             if name not in TEMPLATE_FILES and not name.startswith("_"):
@@ -163,6 +167,7 @@ class TemplateSet:
                     Diagnostic(
                         Location(f"templates/{name}", 0),
                         f"not a note-type template; overridable files: {', '.join(TEMPLATE_FILES)}",
+                        code="template-unknown-file",
                     )
                 )
 
@@ -173,26 +178,40 @@ class TemplateSet:
             return render_bounded(template, context)
         except jinja2.TemplateSyntaxError as e:
             where = self.location(e.name or name, e.lineno or 1)
-            found.append(Diagnostic(where, f"template error: {e.message}"))
+            found.append(Diagnostic(where, f"template error: {e.message}", code="template-error"))
         except OutsideProject as e:
             if e.name == name or e.name in self.overrides():
-                found.append(Diagnostic(self.location(e.name, 0), e.reason))
+                found.append(Diagnostic(self.location(e.name, 0), e.reason, code="template-refused"))
             else:
-                found.append(Diagnostic(self._error_location(e, name), f"template error: {e}"))
+                found.append(
+                    Diagnostic(self._error_location(e, name), f"template error: {e}", code="template-error")
+                )
         except jinja2.TemplateNotFound as e:
-            found.append(Diagnostic(self._error_location(e, name), f"template error: '{e.name}' not found"))
+            found.append(
+                Diagnostic(
+                    self._error_location(e, name),
+                    f"template error: '{e.name}' not found",
+                    code="template-error",
+                )
+            )
         except TemplateLimit as e:
-            found.append(Diagnostic(self._error_location(e, name), f"template error: it {e}"))
+            found.append(
+                Diagnostic(self._error_location(e, name), f"template error: it {e}", code="template-error")
+            )
         except jinja2.TemplateError as e:
-            found.append(Diagnostic(self._error_location(e, name), f"template error: {e}"))
+            found.append(
+                Diagnostic(self._error_location(e, name), f"template error: {e}", code="template-error")
+            )
         except UnicodeDecodeError as e:
-            found.append(Diagnostic(self._error_location(e, name), "not valid UTF-8"))
+            found.append(Diagnostic(self._error_location(e, name), "not valid UTF-8", code="template-error"))
         except RecursionError as e:
             message = "template error: it includes or calls itself without end"
-            found.append(Diagnostic(self._error_location(e, name), message))
+            found.append(Diagnostic(self._error_location(e, name), message, code="template-error"))
         except Exception as e:  # templates are untrusted code: what they raise is their error
             what = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-            found.append(Diagnostic(self._error_location(e, name), f"template error: {what}"))
+            found.append(
+                Diagnostic(self._error_location(e, name), f"template error: {what}", code="template-error")
+            )
         # One broken partial is rendered for every note type: say so once.
         for diagnostic in found:
             if diagnostic not in self._reported:
@@ -260,7 +279,7 @@ class TemplateSet:
             # The section named in the message, else the first reference, shows where to look.
             names = re.findall(r"\{\{[#^/]?([^{}]+?)\}\}", str(reason))
             needles = [f"{{{{{p}{n}" for n in names for p in "#^/"] + ["{{"]
-            problems.append(Diagnostic(self._locate(file_name, *needles), message))
+            problems.append(Diagnostic(self._locate(file_name, *needles), message, code="template-anki"))
             return
         seen_field = False
         for match in _REFERENCE.finditer(html):
@@ -276,18 +295,25 @@ class TemplateSet:
                     self._locate(file_name, match.group(0)),
                     f"unknown field '{name}' in {{{{{ref}}}}}; "
                     f"{kind.label} notes have {', '.join(kind.fields)}",
+                    code="template-field",
                 )
             )
         if side == "front":
             visible = _HTML_COMMENT.sub("", html)
             if kind.cloze and "{{cloze:Text}}" not in visible:
                 problems.append(
-                    Diagnostic(self.location(file_name), "a cloze front must contain {{cloze:Text}}")
+                    Diagnostic(
+                        self.location(file_name),
+                        "a cloze front must contain {{cloze:Text}}",
+                        code="template-front",
+                    )
                 )
             elif not seen_field:
                 problems.append(
                     Diagnostic(
-                        self.location(file_name), "the front shows no field, so Anki would make no card"
+                        self.location(file_name),
+                        "the front shows no field, so Anki would make no card",
+                        code="template-front",
                     )
                 )
 

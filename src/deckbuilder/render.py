@@ -261,11 +261,15 @@ class MarkdownRenderer:
             return None
         target = (self._base / unquote(parsed.path)).resolve()
         if not target.is_relative_to(self.root):
-            self._problem(f"image '{src}' is outside the project")
+            self._problem(f"image '{src}' is outside the project", code="image-outside")
             return None
-        content = self._read(target)
+        try:
+            content = self._read(target)
+        except OSError as e:
+            self._problem(f"image '{src}' cannot be read: {e.strerror or e}", code="image-unreadable")
+            return None
         if content is None:
-            self._problem(f"image '{src}' not found (looked for {self._rel(target)})")
+            self._problem(f"image '{src}' not found (looked for {self._rel(target)})", code="image-missing")
             return None
         name = self.media.add(target, content, keep=self.keep_media)
         self._used.append(name)
@@ -279,5 +283,5 @@ class MarkdownRenderer:
     def _rel(self, target: Path) -> str:
         return target.relative_to(self.root).as_posix()
 
-    def _problem(self, message: str) -> None:
-        self._problems.append(Diagnostic(self._location, message))
+    def _problem(self, message: str, *, code: str) -> None:
+        self._problems.append(Diagnostic(self._location, message, code=code))

@@ -6,6 +6,7 @@ compose the node graph (with libyaml where available) and walk it ourselves.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -37,6 +38,12 @@ class Value:
     """str, int, float, bool, null, timestamp, seq, map, or invalid (already reported)."""
     raw: str = ""
     """A scalar's text as written (`yes` stays "yes" where text is expected)."""
+    column: int = 0
+    """1-based column where it starts (for a mapping entry written below its key: the key's)."""
+    key_column: int = 0
+    """For a mapping entry: its key's column."""
+    flow: bool = False
+    """A collection written inline, `[...]` or `{...}` (unquoted text that YAML took for one)."""
 
     @property
     def is_scalar(self) -> bool:
@@ -55,96 +62,193 @@ def read_yaml(path: Path, rel: str, problems: list[Diagnostic]) -> Value:
     Problems inside a readable file (duplicate keys, forbidden tags) go to `problems` and the
     offending entry is left out, so the rest of the file is still checked.
     """
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:  # unreadable: reported with the other files' problems
+        raise YamlProblems(
+            [Diagnostic(Location(rel, 0), f"cannot read: {e.strerror or e}", code="file-unreadable")]
+        ) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise YamlProblems(
-            [Diagnostic(Location(rel, line), f"not valid UTF-8 (byte 0x{raw[e.start]:02x})")]
+            [
+                Diagnostic(
+                    Location(rel, line), f"not valid UTF-8 (byte 0x{raw[e.start]:02x})", code="yaml-encoding"
+                )
+            ]
         ) from None
     try:
         node = yaml.compose(text, Loader=Loader)
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else 1
-        problem = e.problem or e.context or "invalid YAML"
-        raise YamlProblems([Diagnostic(Location(rel, line), f"YAML syntax error: {problem}")]) from None
+        raise YamlProblems([syntax_problem(text, rel, e)]) from None
     except yaml.YAMLError as e:
-        raise YamlProblems([Diagnostic(Location(rel, 1), f"YAML error: {e}")]) from None
+        raise YamlProblems([Diagnostic(Location(rel, 1), f"YAML error: {e}", code="yaml-syntax")]) from None
     if node is None:
-        raise YamlProblems([Diagnostic(Location(rel, 1), "the file is empty")])
-    walker = _Walker(rel)
-    value = walker.walk(node, node.start_mark.line + 1, ())
+        raise YamlProblems([Diagnostic(Location(rel, 1), "the file is empty", code="empty-file")])
+    walker = _Walker(rel, text)
+    value = walker.walk(node, node.start_mark.line + 1, (), node.start_mark.column + 1)
+    walker.check_anchors()
     problems.extend(walker.problems)
     return value
 
 
 class _Walker:
-    def __init__(self, rel: str) -> None:
+    def __init__(self, rel: str, text: str) -> None:
         self.rel = rel
+        self.text = text
         self.problems: list[Diagnostic] = []
+        # Text starting with '&' is an anchor and the rest: `front: &x y` reads as "y". An
+        # anchor no alias uses was meant as text. id(node) -> [uses, line, column, index]
+        self.anchored: dict[int, list[int]] = {}
         # An alias is the same node again: walk it once, or nine nested aliases of nine
         # items each ("billion laughs") would expand to gigabytes.
         self.walked: dict[int, Value] = {}
 
-    def problem(self, line: int, message: str) -> Value:
-        self.problems.append(Diagnostic(Location(self.rel, line), message))
-        return Value(None, line, "invalid")
+    def problem(self, line: int, message: str, *, code: str, column: int = 0) -> Value:
+        self.problems.append(Diagnostic(Location(self.rel, line, column), message, code=code))
+        return Value(None, line, "invalid", column=column)
 
-    def walk(self, node: yaml.Node, line: int, parents: tuple[int, ...]) -> Value:
+    def walk(
+        self, node: yaml.Node, line: int, parents: tuple[int, ...], column: int, key_column: int = 0
+    ) -> Value:
         if id(node) in parents:
-            return self.problem(line, "an alias refers to its own parent")
+            return self.problem(line, "an alias refers to its own parent", code="yaml-alias", column=column)
         if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node, line)
+            return self.scalar(node, line, column, key_column)
         if id(node) in self.walked:
             return self.walked[id(node)]
         if len(parents) >= MAX_DEPTH:
-            return self.problem(line, f"nested more than {MAX_DEPTH} levels deep")
-        value = self.collection(node, line, parents)
+            return self.problem(
+                line, f"nested more than {MAX_DEPTH} levels deep", code="yaml-too-deep", column=column
+            )
+        value = self.collection(node, line, parents, column, key_column)
         self.walked[id(node)] = value
         return value
 
-    def collection(self, node: yaml.Node, line: int, parents: tuple[int, ...]) -> Value:
+    def collection(
+        self, node: yaml.Node, line: int, parents: tuple[int, ...], column: int, key_column: int
+    ) -> Value:
         if not node.tag.startswith(_CORE) or node.tag[len(_CORE) :] not in ("seq", "map"):
-            return self.problem(line, _forbidden(node.tag))
+            return self.problem(line, _forbidden(node.tag), code="yaml-tag", column=column)
         inner = (*parents, id(node))
+        flow = bool(getattr(node, "flow_style", False))
         if isinstance(node, yaml.SequenceNode):
-            items = [self.walk(item, item.start_mark.line + 1, inner) for item in node.value]
-            return Value(items, line, "seq")
+            items = [
+                self.walk(item, item.start_mark.line + 1, inner, item.start_mark.column + 1)
+                for item in node.value
+            ]
+            return Value(items, line, "seq", column=column, key_column=key_column, flow=flow)
         assert isinstance(node, yaml.MappingNode)
         entries: dict[str, Value] = {}
         for key_node, value_node in node.value:
-            key_line = key_node.start_mark.line + 1
+            key_line, key_column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
             if key_node.tag == f"{_CORE}merge":
-                self.problem(key_line, "merge keys ('<<') are not supported")
+                self.problem(
+                    key_line, "merge keys ('<<') are not supported", code="yaml-merge-key", column=key_column
+                )
                 continue
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _SCALAR_KINDS:
-                self.problem(key_line, "a mapping key must be plain text")
+                self.problem(key_line, "a mapping key must be plain text", code="yaml-key", column=key_column)
                 continue
             key = key_node.value
             if key in entries:
-                self.problem(key_line, f"duplicate key '{key}' (first at line {entries[key].line})")
+                message = f"duplicate key '{key}' (first at line {entries[key].line})"
+                self.problem(key_line, message, code="duplicate-key", column=key_column)
                 continue
-            entries[key] = self.walk(value_node, key_line, inner)
-        return Value(entries, line, "map")
+            start = value_node.start_mark
+            value_column = start.column + 1 if start.line + 1 == key_line else key_column
+            entries[key] = self.walk(value_node, key_line, inner, value_column, key_column)
+        return Value(entries, line, "map", column=column, key_column=key_column, flow=flow)
 
-    def scalar(self, node: yaml.ScalarNode, line: int) -> Value:
+    def scalar(self, node: yaml.ScalarNode, line: int, column: int, key_column: int) -> Value:
+        if self.text.startswith("&", node.start_mark.index):
+            self.anchored.setdefault(id(node), [0, line, column, node.start_mark.index])[0] += 1
         kind = _SCALAR_KINDS.get(node.tag)
         if kind is None:
-            return self.problem(line, _forbidden(node.tag))
+            return self.problem(line, _forbidden(node.tag), code="yaml-tag", column=column)
         if kind == "null":
-            return Value(None, line, kind)
+            return Value(None, line, kind, column=column, key_column=key_column)
         if kind in ("int", "bool"):
             try:
                 data = _CONSTRUCTOR.construct_object(node)
             except (yaml.YAMLError, ValueError, LookupError):  # `!!int abc`: text after all
                 data = node.value
                 kind = "str"
-            return Value(data, line, kind, node.value)
-        return Value(node.value, line, kind, node.value)
+            return Value(data, line, kind, node.value, column, key_column)
+        return Value(node.value, line, kind, node.value, column, key_column)
+
+    def check_anchors(self) -> None:
+        for uses, line, column, index in self.anchored.values():
+            if uses == 1:
+                written = self.text[index:].partition("\n")[0].strip()
+                self.problem(
+                    line,
+                    f"'{written[:40]}' is read as a YAML anchor and the text after it; quote the "
+                    "value: unquoted text starting with '&' is an anchor (e.g. front: \"&…\")",
+                    code="yaml-anchor",
+                    column=column,
+                )
 
 
 def _forbidden(tag: str) -> str:
-    shown = "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
-    return f"YAML tag '{shown}' is not allowed: cards hold plain text, lists and mappings"
+    if tag.startswith(_CORE):
+        shown = "!!" + tag[len(_CORE) :]
+        return f"YAML tag '{shown}' is not allowed: cards hold plain text, lists and mappings"
+    return f"YAML tag '{tag}' is not allowed; if the '!' is text, quote the value: \"{tag} …\""
+
+
+LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+"""What ends a line for YAML (and so for the line numbers of its marks)."""
+
+# Hints for the classic mistakes, by the words of PyYAML's (libyaml's) message.
+_QUOTE_EXAMPLE = 'e.g. front: "What is it: this?"'
+
+
+def syntax_problem(text: str, rel: str, error: yaml.MarkedYAMLError) -> Diagnostic:
+    """A YAML syntax error as `path:line:col: message; hint`, located where the fix goes."""
+    problem = error.problem or error.context or "invalid YAML"
+    mark = error.problem_mark or error.context_mark
+    # An unclosed [ { or quote is reported where the file ends: point at where it opened.
+    # So is a bad anchor or alias: point at its '&' or '*'.
+    context = error.context or ""
+    if error.context_mark is not None and any(w in context for w in ("flow", "quoted", "anchor", "alias")):
+        mark = error.context_mark
+    line, column = (mark.line, mark.column) if mark is not None else (0, 0)
+    lines = LINE_BREAK.split(text)
+    source = lines[line] if line < len(lines) else ""
+    if "tab" in problem and "\t" in source[: column + 1]:
+        column = source.index("\t")
+    char = source[column] if column < len(source) else ""
+    message = f"YAML syntax error: {problem}"
+    hint = _hint(problem, error.context or "", char, source, column)
+    if hint:
+        message += f"; {hint}"
+    return Diagnostic(Location(rel, line + 1, column + 1), message, code="yaml-syntax")
+
+
+def _hint(problem: str, context: str, char: str, source: str, column: int) -> str:
+    if char == "\t" or "tab" in problem:
+        return "tabs are not allowed in YAML indentation: indent with spaces"
+    if "mapping values are not allowed" in problem:
+        return f"quote the value: an unquoted ': ' inside text starts a mapping ({_QUOTE_EXAMPLE})"
+    if "cannot start any token" in problem and char in "`@%":
+        return f"quote the value: unquoted text cannot start with '{char}' (e.g. front: \"{char}…\")"
+    if "alias" in context or "alias" in problem:
+        return "quote the value: unquoted text starting with '*' is a YAML alias (e.g. front: \"*…\")"
+    if "anchor" in context:
+        return "quote the value: unquoted text starting with '&' is a YAML anchor (e.g. front: \"&…\")"
+    if "flow sequence" in context or "flow mapping" in context:
+        return "quote the value: unquoted text starting with '[' or '{' is a YAML list or mapping"
+    if "quoted scalar" in context:
+        return "a quote is never closed; inside '…' write '' for a ', inside \"…\" write \\\""
+    if "expected key" in problem and re.search(r":\s+[\[{]", source[:column]):
+        return "quote the value: unquoted text starting with '[' or '{' is a YAML list or mapping"
+    if "expected key" in problem and any(q in source[:column] for q in "'\""):
+        return "text follows a quoted value: quote the whole value (inside '…' write '' for a ')"
+    if "expected key" in problem or "block end" in problem:
+        return "check the indentation: keys of one mapping line up, list items start with '- '"
+    if "expected ':'" in problem:
+        return "each line of a mapping is 'key: value'; quote text, or continue it with '|' or '>'"
+    return ""
