@@ -68,7 +68,8 @@ def test_size_and_topics(shipped: tuple[Path, Collection, str]) -> None:
         "Resources",
     ):
         assert f"MLE Interview::{topic}" in names
-    papers = [n for n in names if n.startswith("MLE Interview::Papers::")]
+    assert "MLE Interview::Papers::Compared" in names
+    papers = [n for n in names if n.startswith("MLE Interview::Papers::") and not n.endswith("::Compared")]
     assert len(papers) == 8
     for deck in papers:
         count = len(col.find_notes(f'"deck:{deck}"'))
