@@ -23,8 +23,9 @@ DECK = "name: Test Deck\n"
 def deckbuilder(root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Result:
     """Run the real command in a fresh process."""
     environment = {**os.environ, "DECKBUILDER_SECRET": SECRET, **(env or {})}
+    command = list(args[:1]) if args[:1] in (("build",), ("release",)) else []
     proc = subprocess.run(
-        [sys.executable, "-m", "deckbuilder", "--project", str(root), *args],
+        [sys.executable, "-m", "deckbuilder", *command, "--project", str(root), *args[len(command) :]],
         capture_output=True,
         env=environment,
         timeout=timeout,
@@ -166,3 +167,218 @@ def test_harmless_template_logic_still_works(project: Callable[..., Path]) -> No
     result = deckbuilder(root)
     assert result.code == 0, result.err
     assert (root / "dist" / "test-deck.apkg").is_file()
+
+
+# Nothing outside the project is read; media are real media
+# ----------------------------------------------------------------------------------------
+
+PNG_1X1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+)
+SVG_SAFE = (
+    b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><rect width="1" height="1"/></svg>'
+)
+
+
+def assert_no_package_and_no_secret(root: Path) -> None:
+    """A failed build writes no package; the preview of the errors carries no secret."""
+    written = list((root / "dist").iterdir()) if (root / "dist").exists() else []
+    assert all(path.suffix == ".html" for path in written), written
+    for page in written:
+        assert SECRET not in page.read_text(encoding="utf-8")
+
+
+def test_deck_file_linking_outside_is_refused(project: Callable[..., Path], outside: Path) -> None:
+    root = project()
+    (root / "decks" / "leak.yaml").symlink_to(outside / "deck.yaml")
+    (root / "decks" / "gone.yaml").symlink_to(root / "decks" / "nowhere.yaml")
+    result = deckbuilder(root, "--preview")
+    result.assert_clean_failure(
+        "decks/leak.yaml: links to a file outside the project",
+        "decks/gone.yaml: links to a file that does not exist",
+    )
+    assert_no_package_and_no_secret(root)
+
+
+@pytest.mark.parametrize(
+    ("markdown", "expected"),
+    [
+        (
+            "![x](../.git/config)",
+            "image '../.git/config' is a hidden file or in a hidden folder (like .git/): never packed",
+        ),
+        (
+            '<img src="../.env">',
+            "image '../.env' is a hidden file or in a hidden folder (like .git/): never packed",
+        ),
+        (
+            "![x](fake.png)",
+            "image 'fake.png' is not an image Anki shows: its bytes are none of "
+            "PNG, JPEG, GIF, WebP, AVIF, BMP, SVG",
+        ),
+        ("![x](outside.png)", "image 'outside.png' is outside the project"),
+        ("![x](script.svg)", "image 'script.svg' is an SVG that carries script or event handlers; remove it"),
+        (
+            "![x](handler.svg)",
+            "image 'handler.svg' is an SVG that carries script or event handlers; remove it",
+        ),
+        (
+            "![x](remote.svg)",
+            "image 'remote.svg' is an SVG that loads something from outside itself "
+            "(href, url() or @import); remove it",
+        ),
+        (
+            "![x](sound.png)",
+            "image 'sound.png' is not an image Anki shows (it is Ogg): its bytes are none of "
+            "PNG, JPEG, GIF, WebP, AVIF, BMP, SVG",
+        ),
+    ],
+)
+def test_only_real_media_from_visible_project_files(
+    project: Callable[..., Path], outside: Path, markdown: str, expected: str
+) -> None:
+    cards = f"cards:\n  - id: one\n    front: Q\n    back: '{markdown}'\n"
+    root = project(
+        {
+            ".git/config": f"[remote]\n  token = {SECRET}\n",
+            ".env": f"TOKEN={SECRET}\n",
+            "cards/fake.png": f"{SECRET}\n",
+            "cards/script.svg": b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+            "cards/handler.svg": b'<svg xmlns="http://www.w3.org/2000/svg"><rect OnLoad = "x()"/></svg>',
+            "cards/remote.svg": b'<svg xmlns="http://www.w3.org/2000/svg"><image href="http://x/y.png"/></svg>',
+            "cards/sound.png": b"OggS\x00\x02" + bytes(40),
+        },
+        cards=cards,
+    )
+    (root / "cards" / "outside.png").symlink_to(outside / "secret.png")
+    result = deckbuilder(root, "--preview")
+    result.assert_clean_failure(f"cards/c.yaml:4: {expected}")
+    assert_no_package_and_no_secret(root)
+
+
+def test_real_images_and_safe_svg_ship(project: Callable[..., Path]) -> None:
+    cards = "cards:\n  - id: one\n    front: '![a](a.png) ![b](b.svg)'\n    back: A\n"
+    root = project({"cards/a.png": PNG_1X1, "cards/b.svg": SVG_SAFE}, cards=cards)
+    result = deckbuilder(root)
+    assert result.code == 0, result.err
+    import zipfile
+
+    with zipfile.ZipFile(root / "dist" / "test-deck.apkg") as z:
+        names = set(z.namelist())
+    assert {"0", "1", "media", "collection.anki2"} <= names
+
+
+# Script in card fields reaches members' Anki: refused unless the deck allows it
+# ----------------------------------------------------------------------------------------
+
+SCRIPTED_CARDS = """cards:
+  - id: one
+    front: "<img src=data:image/png;base64,AAAA onerror=alert(1)>"
+    back: '<a href=" JaVa&#x09;script:alert(1)">x</a>'
+    extra: "<script>alert(1)</script>"
+  - id: two
+    front: "`<script>` in code is text"
+    back: "<details open ontoggle=alert(1)>x</details>"
+    source: '<iframe srcdoc="<script>alert(1)</script>"></iframe>'
+"""
+
+
+def test_script_in_cards_is_an_error_unless_allowed(project: Callable[..., Path]) -> None:
+    root = project(cards=SCRIPTED_CARDS)
+    (root / "decks" / "test.yaml").write_text(f"{DECK}description: '<svg><animate onbegin=alert(1)>'\n")
+    result = deckbuilder(root, "--check")
+    way_out = "members' Anki would run it: remove it, or set allow_scripts: true in the deck file"
+    result.assert_clean_failure(
+        f"cards/c.yaml:3: card 'one': 'front' carries script (an event handler onerror= on <img>); "
+        f"{way_out} decks/test.yaml",
+        f"cards/c.yaml:4: card 'one': 'back' carries script (a javascript: URL in href= of <a>); "
+        f"{way_out} decks/test.yaml",
+        f"cards/c.yaml:5: card 'one': 'extra' carries script (a <script> element); {way_out} decks/test.yaml",
+        f"cards/c.yaml:8: card 'two': 'back' carries script (an event handler ontoggle= on <details>); "
+        f"{way_out} decks/test.yaml",
+        f"cards/c.yaml:9: card 'two': 'source' carries script (a <script> element inside <iframe srcdoc>); "
+        f"{way_out} decks/test.yaml",
+        "decks/test.yaml:2: the description carries script (an event handler onbegin= on <animate>); "
+        + way_out,
+    )
+    assert len(result.errors) == 6
+    with (root / "decks" / "test.yaml").open("a") as f:
+        f.write("allow_scripts: true\n")
+    result = deckbuilder(root, "--check")
+    assert result.code == 0, result.err
+
+
+# A card file the build cannot read is an error, never a removed card
+# ----------------------------------------------------------------------------------------
+
+
+def test_unreadable_card_files_are_errors_not_removals(project: Callable[..., Path]) -> None:
+    two = "cards:\n  - id: two\n    front: Q2\n    back: A2\n"
+    three = "cards:\n  - id: three\n    front: Q3\n    back: A3\n"
+    root = project({"cards/two.yaml": two, "cards/sub/three.yaml": three, "cards/bad.yaml": "cards: []\n"})
+    (root / "cards" / "bad.yaml").unlink()
+    assert deckbuilder(root, "release").code == 0
+    lock = (root / "decks" / "test.lock.json").read_bytes()
+    package = (root / "dist" / "test-deck.apkg").read_bytes()
+    # The released files go wrong in every way a file can.
+    (root / "cards" / "two.yaml").unlink()
+    (root / "cards" / "two.yaml").symlink_to("gone.yaml")
+    (root / "cards" / "sub" / "three.yaml").unlink()
+    (root / "cards" / "sub" / "three.yaml").mkdir()
+    os.mkfifo(root / "cards" / "fifo.yaml")
+    (root / "cards" / "latin1.yaml").write_bytes(b"cards:\n  - id: four\n    front: caf\xe9\n    back: A\n")
+    (root / "cards" / "B.YAML").write_text("cards:\n  - id: five\n    front: Q\n    back: A\n")
+    for command in ("release", "build"):
+        result = deckbuilder(root, command, timeout=30)
+        result.assert_clean_failure(
+            "cards/two.yaml: links to a file that does not exist",
+            "cards/sub/three.yaml: is a folder, not a file",
+            "cards/fifo.yaml: is not a regular file (a FIFO, socket or device)",
+            "cards/latin1.yaml:3: not valid UTF-8 (byte 0xe9)",
+            "cards/B.YAML: not read: write the extension in lower case (.yaml) to use it",
+        )
+        assert "removed" not in result.out + result.err
+    assert (root / "decks" / "test.lock.json").read_bytes() == lock
+    assert (root / "dist" / "test-deck.apkg").read_bytes() == package
+
+
+def test_unreadable_folder_is_an_error(tmp_path: Path) -> None:
+    """As an unprivileged user (root reads every folder), a folder it may not list."""
+    import shutil
+
+    base = Path(tempfile_dir()) / "deckbuilder-perm"
+    shutil.rmtree(base, ignore_errors=True)
+    root = base / "proj"
+    (root / "decks").mkdir(parents=True)
+    (root / "cards" / "private").mkdir(parents=True)
+    (root / "decks" / "test.yaml").write_text(DECK)
+    (root / "cards" / "c.yaml").write_text(GOOD_CARDS)
+    (root / "cards" / "private" / "p.yaml").write_text("cards:\n  - id: p\n    front: Q\n    back: A\n")
+    try:
+        for path in (base, *base.rglob("*")):
+            path.chmod(0o777 if path.is_dir() else 0o666)
+        (root / "cards" / "private").chmod(0)
+        # Root reads every folder: run the build as nobody (setpriv is util-linux's).
+        as_nobody = (
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+        )
+        proc = subprocess.run(
+            [*as_nobody, sys.executable, "-m", "deckbuilder", "--project", str(root), "--check"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "HOME": str(base), "XDG_CACHE_HOME": str(base / "cache")},
+            timeout=60,
+            check=False,
+        )
+        result = Result(proc.returncode, proc.stdout, proc.stderr)
+        result.assert_clean_failure("cards/private: folder cannot be read: permission denied")
+    finally:
+        (root / "cards" / "private").chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def tempfile_dir() -> str:
+    import tempfile
+
+    return tempfile.gettempdir()

@@ -15,6 +15,7 @@ from typing import ParamSpec, TypeVar
 import genanki
 
 from . import releasenotes
+from .activecontent import scripts_in
 from .lint import lint
 from .load import load_project
 from .lock import Lock, NoteInput, NoteTypeInput, Release
@@ -128,6 +129,8 @@ def build(
     _check_identities(root, project, problems)
     for spec in selected:
         cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])
+        if not spec.allow_scripts:
+            problems.extend(_scripts(spec, cards))
         plan = _plan_deck(root, spec, cards, templates, renderer.media, now, problems, cards_valid)
         if plan is not None:
             if not release:
@@ -321,7 +324,13 @@ def _plan_deck(
         for rc in cards
     )
     describer = MarkdownRenderer(root, media, keep_media=True)
-    description = describer.html(spec.description, root / "decks", spec.location, problems)
+    where = Location(spec.location.path, spec.description_line or 1)
+    description = describer.html(spec.description, root / "decks", where, problems)
+    if not spec.allow_scripts:
+        problems.extend(
+            Diagnostic(where, f"the description carries script ({what}); {_SCRIPT_WAY_OUT}", code="script")
+            for what in scripts_in(description)
+        )
     used = {name for rc in cards for name in rc.media} | set(describer.used)
     content = PackageContent(
         deck_name=spec.name,
@@ -337,6 +346,27 @@ def _plan_deck(
             problems.extend(check_note(rc, note, ords))
         total += len(ords)
     return DeckPlan(spec, content, cards, total, release, lock, tuple(note_types.values()))
+
+
+_SCRIPT_WAY_OUT = "members' Anki would run it: remove it, or set allow_scripts: true in the deck file"
+
+
+def _scripts(spec: DeckSpec, cards: tuple[RenderedCard, ...]) -> list[Diagnostic]:
+    """Script in card fields, which Anki runs: an error unless the deck file allows it."""
+    found = []
+    for rc in cards:
+        for name, html in rc.fields.items():
+            for what in scripts_in(html):
+                line = rc.card.field_lines.get(name, rc.card.location.line)
+                found.append(
+                    Diagnostic(
+                        Location(rc.card.location.path, line),
+                        f"card '{rc.card.id}': '{name}' carries script ({what}); {_SCRIPT_WAY_OUT} "
+                        f"{spec.location.path}",
+                        code="script",
+                    )
+                )
+    return found
 
 
 def _check_identities(root: Path, project: Project, problems: list[Diagnostic]) -> None:

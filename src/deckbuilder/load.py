@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import glob
 import hashlib
+import itertools
+import os
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from .model import (
     Location,
     Project,
 )
+from .projectfiles import refusal, refusal_code
 from .yamlsource import Value, YamlProblems, read_yaml
 
 CARD_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -32,7 +36,16 @@ DEFAULT_CARD_GLOBS = ("cards/**/*.yaml", "cards/**/*.yml")
 
 CARD_FILE_KEYS = ("deck", "tags", "cards")
 CARD_KEYS = ("id", "type", "front", "back", "text", "extra", "source", "tags", "deck", "was")
-DECK_KEYS = ("name", "identity", "description", "cards", "output", "note_type_version", "lint")
+DECK_KEYS = (
+    "name",
+    "identity",
+    "description",
+    "cards",
+    "output",
+    "note_type_version",
+    "lint",
+    "allow_scripts",
+)
 LINT_KEYS = tuple(f.name for f in dataclass_fields(LintLimits))
 
 
@@ -118,6 +131,15 @@ class _Checker:
         if value.kind != "int" or not isinstance(value.data, int) or value.data < 1:
             self.error(value, f"{what}: '{key}' must be a whole number of at least 1", code="not-a-number")
             return default
+        return value.data
+
+    def flag(self, entries: dict[str, Value], key: str, what: str) -> bool:
+        value = entries.get(key)
+        if value is None or value.data is None:
+            return False
+        if value.kind != "bool" or not isinstance(value.data, bool):
+            self.error(value.line, f"{what}: '{key}' must be true or false")
+            return False
         return value.data
 
     def tags(self, entries: dict[str, Value], what: str) -> tuple[str, ...]:
@@ -369,6 +391,8 @@ def load_deck_file(path: Path, rel: str, problems: list[Diagnostic]) -> DeckSpec
         note_type_version_line=entries["note_type_version"].line if "note_type_version" in entries else 0,
         lint=_lint_limits(check, entries.get("lint")),
         location=Location(rel, 1),
+        allow_scripts=check.flag(entries, "allow_scripts", "deck file"),
+        description_line=entries["description"].line if "description" in entries else 0,
     )
 
 
@@ -396,15 +420,17 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
     What could be read is returned even when there are problems, so that later stages can
     report theirs in the same run.
     """
-    deck_paths = (
-        sorted(p for p in (root / "decks").glob("*.y*ml") if p.is_file()) if (root / "decks").is_dir() else []
-    )
+    deck_paths = sorted((root / "decks").glob("*.y*ml")) if (root / "decks").is_dir() else []
     if not deck_paths:
         problems.append(
             Diagnostic(Location("decks", 0), "no deck files (decks/*.yaml) found", code="no-decks")
         )
     decks = []
     for path in deck_paths:
+        reason = refusal(root, path)
+        if reason is not None:
+            problems.append(Diagnostic(Location(_rel(root, path), 0), reason, code=refusal_code(reason)))
+            continue
         deck = load_deck_file(path, _rel(root, path), problems)
         if deck is not None:
             decks.append(deck)
@@ -417,6 +443,7 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
     for deck in decks:
         chosen: dict[str, None] = {}
         for pattern, line in deck.card_globs:
+            problems.extend(_unreadable_folders(root, pattern))
             matches = _glob(root, pattern)
             if not matches and line:
                 problems.append(
@@ -439,22 +466,28 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
         for rel in chosen:
             if rel in card_files:
                 continue
-            if not (root / rel).resolve().is_relative_to(root.resolve()):
-                problems.append(
-                    Diagnostic(
-                        Location(rel, 0), "links to a file outside the project", code="outside-project"
-                    )
-                )
+            # A card file that cannot be read is an error, never a file whose cards were removed.
+            reason = refusal(root, root / rel)
+            if reason is not None:
+                problems.append(Diagnostic(Location(rel, 0), reason, code=refusal_code(reason)))
                 card_files[rel] = ()
                 continue
-            card_files[rel] = load_card_file(root / rel, rel, problems)
+            try:
+                card_files[rel] = load_card_file(root / rel, rel, problems)
+            except OSError as e:
+                problems.append(
+                    Diagnostic(Location(rel, 0), f"cannot be read: {e.strerror or e}", code="file-unreadable")
+                )
+                card_files[rel] = ()
+    problems.extend(_misspelled_extensions(root, card_files.keys()))
     _check_card_ids(card_files, problems)
     for deck in decks:
         _check_subdecks(
             [card for rel in deck_files[deck.location.path] for card in card_files[rel]], problems
         )
     unused = sorted(
-        {_rel(root, p) for pattern in DEFAULT_CARD_GLOBS for p in _glob(root, pattern)} - card_files.keys()
+        {_rel(root, p) for pattern in DEFAULT_CARD_GLOBS for p in _glob(root, pattern) if p.is_file()}
+        - card_files.keys()
     )
     return Project(
         decks=tuple(decks), card_files=card_files, deck_files=deck_files, unused_card_files=tuple(unused)
@@ -462,13 +495,61 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
 
 
 def _glob(root: Path, pattern: str) -> list[Path]:
-    """Files matching `pattern` inside the project (no absolute paths, no '..')."""
+    """What `pattern` matches inside the project (no absolute paths, no '..').
+
+    Not only files: a dangling link, a FIFO or a folder named like a card file is the user's
+    card file gone wrong, to be reported rather than skipped.
+    """
     if not pattern.strip() or Path(pattern).is_absolute() or ".." in Path(pattern).parts:
         return []
     try:
-        return sorted(p for p in root.glob(pattern) if p.is_file())
-    except (ValueError, OSError):  # "Unacceptable pattern", unreadable folders
+        matches = root.glob(pattern)
+        return sorted(p for p in matches if not p.is_dir() or p.suffix.lower() in (".yaml", ".yml"))
+    except (ValueError, OSError):  # "Unacceptable pattern"
         return []
+
+
+def _unreadable_folders(root: Path, pattern: str) -> list[Diagnostic]:
+    """Folders a glob would look into but cannot: their card files would vanish unseen."""
+    parts = Path(pattern).parts
+    if not parts or Path(pattern).is_absolute() or ".." in parts:
+        return []
+    fixed = [part for part in itertools.takewhile(lambda p: not glob.has_magic(p), parts[:-1])]
+    start = root.joinpath(*fixed)
+    if not start.is_dir():
+        return []
+    deep = any(glob.has_magic(part) for part in parts[len(fixed) : -1])
+    found = []
+
+    def unreadable(error: OSError) -> None:
+        if error.filename:
+            where = Location(_rel(root, Path(error.filename)), 0)
+            found.append(Diagnostic(where, "folder cannot be read: permission denied", code="folder-unreadable"))
+
+    if deep:
+        for _ in os.walk(start, onerror=unreadable):
+            pass
+    else:
+        try:
+            os.listdir(start)
+        except OSError as e:
+            unreadable(e)
+    return found
+
+
+def _misspelled_extensions(root: Path, read: Iterable[str]) -> list[Diagnostic]:
+    """`cards/B.YAML` is not matched by `*.yaml`: say so instead of leaving its cards out."""
+    found = []
+    taken = set(read)
+    for folder in ("cards", "decks"):
+        for path in sorted((root / folder).rglob("*")) if (root / folder).is_dir() else []:
+            suffix = path.suffix
+            if suffix.lower() in (".yaml", ".yml") and suffix not in (".yaml", ".yml"):
+                rel = _rel(root, path)
+                if rel not in taken:
+                    message = f"not read: write the extension in lower case ({suffix.lower()}) to use it"
+                    found.append(Diagnostic(Location(rel, 0), message, code="extension-case"))
+    return found
 
 
 def _rel(root: Path, path: Path) -> str:

@@ -129,6 +129,10 @@ class DeckSpec:
     """Rubric limits."""
     location: Location
     """The deck file."""
+    allow_scripts: bool = False
+    """Card fields may carry script (members' Anki runs it); off unless the deck file says so."""
+    description_line: int = 0
+    """Line of `description:` in the deck file, 0 when there is none."""
 
     @property
     def stem(self) -> str:

@@ -15,7 +15,9 @@ from urllib.parse import unquote, urlparse
 
 import markdown
 
+from .media import content_problem, media_problem
 from .model import Card, Diagnostic, Location
+from .projectfiles import ProjectFileError, read_project_file
 from .rendercache import RenderCache
 
 _SINGLE_PARAGRAPH = re.compile(r"<p>((?:(?!<p[ >]).)*)</p>", re.DOTALL)
@@ -182,7 +184,7 @@ class MarkdownRenderer:
         self._location = Location("", 0)
         self._problems: list[Diagnostic] = []
         self._used: list[str] = []
-        self._cache: dict[Path, bytes | None] = {}
+        self._cache: dict[Path, tuple[bytes | None, str, str]] = {}
         self._converted: dict[str, str] = {}
         self._markdown: dict[str, str] = {}
         """Markdown's HTML of texts converted ahead (before images are resolved)."""
@@ -259,26 +261,38 @@ class MarkdownRenderer:
         parsed = urlparse(src)
         if parsed.scheme or src.startswith("//") or not parsed.path:
             return None
-        target = (self._base / unquote(parsed.path)).resolve()
+        written = self._base / unquote(parsed.path)
+        target = written.resolve()
         if not target.is_relative_to(self.root):
             self._problem(f"image '{src}' is outside the project", code="image-outside")
             return None
-        try:
-            content = self._read(target)
-        except OSError as e:
-            self._problem(f"image '{src}' cannot be read: {e.strerror or e}", code="image-unreadable")
+        content, problem, code = self._read(written)
+        if problem == "not found":
+            self._problem(f"image '{src}' not found (looked for {self._rel(target)})", code="image-missing")
             return None
         if content is None:
-            self._problem(f"image '{src}' not found (looked for {self._rel(target)})", code="image-missing")
+            self._problem(f"image '{src}' {problem}", code=code)
             return None
         name = self.media.add(target, content, keep=self.keep_media)
         self._used.append(name)
         return name
 
-    def _read(self, target: Path) -> bytes | None:
-        if target not in self._cache:
-            self._cache[target] = target.read_bytes() if target.is_file() else None
-        return self._cache[target]
+    def _read(self, written: Path) -> tuple[bytes | None, str, str]:
+        """The bytes of an image file, or why it may not ship (hidden, not an image…) and a code."""
+        if written not in self._cache:
+            content, problem, code = None, media_problem(self.root, written), "image-hidden"
+            if problem is not None and not problem.startswith("is a hidden"):
+                code = "image-unreadable"
+            if problem is None:
+                try:
+                    content = read_project_file(self.root, written)
+                except ProjectFileError as e:
+                    problem, code = e.reason, "image-unreadable"
+                else:
+                    problem, code = content_problem(content), "image-not-media"
+                    content = None if problem else content
+            self._cache[written] = (content, problem or "", code)
+        return self._cache[written]
 
     def _rel(self, target: Path) -> str:
         return target.relative_to(self.root).as_posix()

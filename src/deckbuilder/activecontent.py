@@ -1,0 +1,50 @@
+"""Script in card HTML: what members' Anki would run when it shows a card.
+
+Anki runs a card's `<script>`, its `on…=` handlers and its `javascript:` links. A card field
+(or a deck description) that carries any of them is an error unless the deck file opts in with
+`allow_scripts: true`.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+# Attributes whose value is a URL the browser may follow or load.
+URL_ATTRIBUTES = frozenset(
+    {"href", "src", "action", "formaction", "data", "xlink:href", "poster", "background", "srcset", "ping"}
+)
+_SCHEME_NOISE = re.compile(r"[\s\x00-\x1f]+")
+_RUNNING_SCHEMES = ("javascript:", "vbscript:", "data:text/html", "data:application/xhtml")
+
+
+class _Finder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script":
+            self.found.append("a <script> element")
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.found.append(f"an event handler {name}= on <{tag}>")
+            elif value is not None and (name in URL_ATTRIBUTES or (tag == "meta" and name == "content")):
+                url = _SCHEME_NOISE.sub("", value).lower()
+                url = url.split("url=", 1)[-1] if tag == "meta" else url
+                if url.startswith(_RUNNING_SCHEMES):
+                    self.found.append(f"a {url.split(':', 1)[0]}: URL in {name}= of <{tag}>")
+            elif name == "srcdoc" and value:
+                self.found += [f"{what} inside <{tag} srcdoc>" for what in scripts_in(value)]
+
+    handle_startendtag = handle_starttag
+
+
+def scripts_in(html: str) -> list[str]:
+    """What in `html` would run as script, described for a message; [] when nothing would."""
+    if "<" not in html:
+        return []
+    finder = _Finder()
+    finder.feed(html)
+    finder.close()
+    return list(dict.fromkeys(finder.found))
