@@ -25,6 +25,7 @@ CODES: dict[str, str] = {
     "not-a-list": "a value must be a list",
     "not-text": "a value must be text",
     "not-a-number": "a value must be a whole number of at least 1",
+    "not-a-flag": "a value must be true or false",
     "required": "a required key is missing",
     "empty": "a required text is empty",
     "control-character": "text holds a control character Anki cannot store",

@@ -23,7 +23,7 @@ from .model import (
     Location,
     Project,
 )
-from .projectfiles import refusal, refusal_code
+from .projectfiles import refusal
 from .yamlsource import Value, YamlProblems, read_yaml
 
 CARD_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -138,7 +138,7 @@ class _Checker:
         if value is None or value.data is None:
             return False
         if value.kind != "bool" or not isinstance(value.data, bool):
-            self.error(value.line, f"{what}: '{key}' must be true or false")
+            self.error(value.line, f"{what}: '{key}' must be true or false", code="not-a-flag")
             return False
         return value.data
 
@@ -429,7 +429,7 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
     for path in deck_paths:
         reason = refusal(root, path)
         if reason is not None:
-            problems.append(Diagnostic(Location(_rel(root, path), 0), reason, code=refusal_code(reason)))
+            problems.append(_refused(_rel(root, path), reason))
             continue
         deck = load_deck_file(path, _rel(root, path), problems)
         if deck is not None:
@@ -469,7 +469,7 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
             # A card file that cannot be read is an error, never a file whose cards were removed.
             reason = refusal(root, root / rel)
             if reason is not None:
-                problems.append(Diagnostic(Location(rel, 0), reason, code=refusal_code(reason)))
+                problems.append(_refused(rel, reason))
                 card_files[rel] = ()
                 continue
             try:
@@ -509,6 +509,12 @@ def _glob(root: Path, pattern: str) -> list[Path]:
         return []
 
 
+def _refused(rel: str, reason: str) -> Diagnostic:
+    if "outside the project" in reason:
+        return Diagnostic(Location(rel, 0), reason, code="outside-project")
+    return Diagnostic(Location(rel, 0), reason, code="file-refused")
+
+
 def _unreadable_folders(root: Path, pattern: str) -> list[Diagnostic]:
     """Folders a glob would look into but cannot: their card files would vanish unseen."""
     parts = Path(pattern).parts
@@ -524,7 +530,8 @@ def _unreadable_folders(root: Path, pattern: str) -> list[Diagnostic]:
     def unreadable(error: OSError) -> None:
         if error.filename:
             where = Location(_rel(root, Path(error.filename)), 0)
-            found.append(Diagnostic(where, "folder cannot be read: permission denied", code="folder-unreadable"))
+            message = "folder cannot be read: permission denied"
+            found.append(Diagnostic(where, message, code="folder-unreadable"))
 
     if deep:
         for _ in os.walk(start, onerror=unreadable):

@@ -47,11 +47,6 @@ def refusal(root: Path, path: Path) -> str | None:
     return None
 
 
-def refusal_code(reason: str) -> str:
-    """The diagnostic code of a refusal."""
-    return "outside-project" if "outside the project" in reason else "file-refused"
-
-
 def read_project_file(root: Path, path: Path) -> bytes:
     """The bytes of a project file; ProjectFileError when it may not or cannot be read."""
     reason = refusal(root, path)

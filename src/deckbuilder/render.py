@@ -271,7 +271,13 @@ class MarkdownRenderer:
             self._problem(f"image '{src}' not found (looked for {self._rel(target)})", code="image-missing")
             return None
         if content is None:
-            self._problem(f"image '{src}' {problem}", code=code)
+            message = f"image '{src}' {problem}"
+            if code == "hidden":
+                self._problem(message, code="image-hidden")
+            elif code == "not-media":
+                self._problem(message, code="image-not-media")
+            else:
+                self._problem(message, code="image-unreadable")
             return None
         name = self.media.add(target, content, keep=self.keep_media)
         self._used.append(name)
@@ -280,16 +286,16 @@ class MarkdownRenderer:
     def _read(self, written: Path) -> tuple[bytes | None, str, str]:
         """The bytes of an image file, or why it may not ship (hidden, not an image…) and a code."""
         if written not in self._cache:
-            content, problem, code = None, media_problem(self.root, written), "image-hidden"
+            content, problem, code = None, media_problem(self.root, written), "hidden"
             if problem is not None and not problem.startswith("is a hidden"):
-                code = "image-unreadable"
+                code = "unreadable"
             if problem is None:
                 try:
                     content = read_project_file(self.root, written)
                 except ProjectFileError as e:
-                    problem, code = e.reason, "image-unreadable"
+                    problem, code = e.reason, "unreadable"
                 else:
-                    problem, code = content_problem(content), "image-not-media"
+                    problem, code = content_problem(content), "not-media"
                     content = None if problem else content
             self._cache[written] = (content, problem or "", code)
         return self._cache[written]
