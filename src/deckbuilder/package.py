@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
@@ -87,32 +88,19 @@ def _models(content: PackageContent) -> dict[int, _Model]:
     return models
 
 
-def _decks(content: PackageContent) -> list[genanki.Deck]:
-    models = _models(content)
+def _decks(content: PackageContent) -> dict[str, tuple[genanki.Deck, list[int]]]:
+    """Every deck of the package, parents included, with the indexes of its notes."""
     top = genanki.Deck(deck_id(content.deck_name), content.deck_name, content.description)
-    decks = {content.deck_name: top}
+    decks: dict[str, tuple[genanki.Deck, list[int]]] = {content.deck_name: (top, [])}
     for due, note in enumerate(content.notes):
         # Create parent decks too, so each has a stable id rather than one Anki invents.
         parts = note.deck.split("::")
         for depth in range(1, len(parts) + 1):
             name = "::".join(parts[:depth])
             if name not in decks:
-                decks[name] = genanki.Deck(deck_id(name), name)
-        decks[note.deck].add_note(
-            _Note(
-                note.mod,
-                model=models[note.note_type.id],
-                fields=list(note.fields),
-                tags=list(note.tags),
-                guid=note.guid,
-                due=due,
-            )
-        )
-    for deck in decks.values():
-        # Each deck writes the note types of its notes; the empty top deck needs them too.
-        for model in models.values():
-            deck.add_model(model)
-    return list(decks.values())
+                decks[name] = (genanki.Deck(deck_id(name), name), [])
+        decks[note.deck][1].append(due)
+    return decks
 
 
 def card_ordinals(content: PackageContent) -> Iterator[tuple[NoteRecord, list[int]]]:
@@ -128,25 +116,54 @@ def card_ordinals(content: PackageContent) -> Iterator[tuple[NoteRecord, list[in
 
 def package_bytes(content: PackageContent) -> bytes:
     """The .apkg file: a zip of genanki's collection and the media, the same bytes every time."""
-    with tempfile.TemporaryDirectory(prefix="deckbuilder-") as tmp:
-        db_path = Path(tmp) / "collection.anki2"
-        conn = sqlite3.connect(db_path)
-        try:
-            cursor = conn.cursor()
-            id_gen = itertools.count(content.timestamp * 1000)
-            genanki.Package(_decks(content)).write_to_db(cursor, content.timestamp, id_gen)
-            conn.commit()
-        finally:
-            conn.close()
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-            _add(zf, "collection.anki2", db_path.read_bytes())
-            names = sorted(content.media)
-            media_map = {str(i): name for i, name in enumerate(names)}
-            _add(zf, "media", json.dumps(media_map, sort_keys=True).encode())
-            for i, name in enumerate(names):
-                _add(zf, str(i), content.media[name].read_bytes())
-        return buffer.getvalue()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        _add(zf, "collection.anki2", _collection(content))
+        names = sorted(content.media)
+        media_map = {str(i): name for i, name in enumerate(names)}
+        _add(zf, "media", json.dumps(media_map, sort_keys=True).encode())
+        for i, name in enumerate(names):
+            _add(zf, str(i), content.media[name].read_bytes())
+    return buffer.getvalue()
+
+
+def _collection(content: PackageContent) -> bytes:
+    """genanki's collection database, written in memory (no file is left behind, even if killed).
+
+    Notes go in one at a time, each deck's after its deck as genanki orders them, so no second
+    copy of the deck is held as genanki objects.
+    """
+    if not hasattr(sqlite3.Connection, "serialize"):  # Python 3.10
+        with tempfile.TemporaryDirectory(prefix="deckbuilder-") as tmp:
+            with contextlib.closing(sqlite3.connect(Path(tmp) / "collection.anki2")) as conn:
+                _write_collection(conn, content)
+            return (Path(tmp) / "collection.anki2").read_bytes()
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        _write_collection(conn, content)
+        return conn.serialize()
+
+
+def _write_collection(conn: sqlite3.Connection, content: PackageContent) -> None:
+    cursor = conn.cursor()
+    id_gen = itertools.count(content.timestamp * 1000)
+    genanki.Package([]).write_to_db(cursor, content.timestamp, id_gen)  # the schema and `col`
+    models = _models(content)
+    for deck, indexes in _decks(content).values():
+        # Each deck writes the note types of its notes; the empty top deck needs them too.
+        for model in models.values():
+            deck.add_model(model)
+        deck.write_to_db(cursor, content.timestamp, id_gen)
+        for due in indexes:
+            note = content.notes[due]
+            _Note(
+                note.mod,
+                model=models[note.note_type.id],
+                fields=list(note.fields),
+                tags=list(note.tags),
+                guid=note.guid,
+                due=due,
+            ).write_to_db(cursor, content.timestamp, deck.deck_id, id_gen)
+    conn.commit()
 
 
 def _add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
