@@ -321,6 +321,14 @@ def test_usage_errors_exit_2(sample: Path) -> None:
     assert run("--project", sample / "missing").exit_code == 2
 
 
+def test_version_is_the_installed_one() -> None:
+    from importlib.metadata import version
+
+    from deckbuilder import __version__
+
+    assert __version__ == version("deckbuilder")
+
+
 def test_version_and_help() -> None:
     assert re.fullmatch(r"build-deck, version \S+\n", run("--version").stdout)
     assert "Usage: build-deck [OPTIONS] [DECK]..." in run("--help").stdout

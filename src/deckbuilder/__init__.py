@@ -1,8 +1,4 @@
 """Build Anki packages from hand-written YAML flashcards."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("deckbuilder")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+__version__ = "0.1.0"
+"""The same as pyproject.toml's (a test checks): read at start-up without importlib.metadata."""

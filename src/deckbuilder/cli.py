@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from . import __version__, report
-from .build import DeckPlan, UnknownDeck, build
 from .model import DeckError, Diagnostic
+
+if TYPE_CHECKING:
+    from .build import DeckPlan
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 DEFAULT_COMMAND = "build"
@@ -149,6 +152,8 @@ def _run(
     fmt: str = "text",
     quiet: bool = False,
 ) -> None:
+    from .build import UnknownDeck, build  # here, so that --help and --version start at once
+
     try:
         result = build(
             project,
