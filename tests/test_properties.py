@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from deckbuilder.load import CARD_ID
 from deckbuilder.lock import Lock, NoteInput, NoteTypeInput
+from deckbuilder.lockfile import LockState, dump, parse
 from deckbuilder.model import Diagnostic, Location
 from deckbuilder.render import MarkdownRenderer, MediaFiles
 
@@ -85,8 +86,7 @@ def test_a_note_moves_forward_exactly_when_it_changes(
     releases: list[dict[str, str]], times: list[int]
 ) -> None:
     """Over any history of releases, a note's mod changes iff its content changed."""
-    empty = {"format": 1, "release": 0, "time": 0, "note_types": {}, "notes": {}}
-    lock = Lock(Path("unused.lock.json"), "decks/x.lock.json", empty)
+    lock = Lock(Path("unused.lock.json"), "decks/x.lock.json", LockState())
     previous: dict[str, tuple[str, int]] = {}
     for cards, now in zip(releases, times, strict=False):
         notes = [
@@ -107,7 +107,8 @@ def test_a_note_moves_forward_exactly_when_it_changes(
         for cid in previous.keys() - cards.keys():
             assert kinds[cid] == "removed"
         previous = {cid: (text, release.mods[cid]) for cid, text in cards.items()}
-        lock.data = release.data
+        lock.state = parse(dump(release.state).decode(), "decks/x.lock.json")
+        assert lock.state == release.state
 
 
 PLAINISH = st.text(alphabet="abcXYZ019 ,.;:?!'\"()%/+=@-*_#<>&\n", max_size=40)

@@ -38,8 +38,10 @@ def test_counts_decks_and_tags(imported: Collection) -> None:
     assert {"Sample Deck", "Sample Deck::Extras", "Sample Deck::Extras::Nested"} <= names
     assert set(imported.tags.all()) == {"sample", "terms", "extras"}
     assert imported.find_cards("deck:Default") == []
-    assert imported.decks.get(imported.decks.id_for_name("Sample Deck"))["desc"] == (
-        "A <em>sample</em> deck for the tests."
+    assert re.fullmatch(
+        r'A <em>sample</em> deck for the tests\.\n<p class="deck-release"><small>Draft before release 1 · '
+        r"built \d{4}-\d\d-\d\d</small></p>",
+        imported.decks.get(imported.decks.id_for_name("Sample Deck"))["desc"],
     )
 
 

@@ -236,8 +236,9 @@ def test_renaming_the_deck_keeps_every_note(group: tuple[Path, Collection]) -> N
     result = run("--project", root)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == (
-        "decks/sample.yaml:2: identity 'another-identity' differs from the released 'sample-deck' "
-        "(decks/sample.lock.json); every note would become new for members. Set 'identity: sample-deck'"
+        "decks/sample.yaml:2: identity 'another-identity' differs from 'sample-deck', released in "
+        "release 2 (decks/sample.lock.json); every note would become new for members. Set "
+        "'identity: sample-deck' (an identity is free to change only before the first release)"
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import gc
 import os
@@ -12,44 +11,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-import genanki
-
 from . import releasenotes
 from .activecontent import scripts_in
 from .lint import lint
 from .load import load_project
-from .lock import Lock, NoteInput, NoteTypeInput, Release
+from .lock import Lock, NoteInput, NoteTypeInput
 from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project
 from .notecheck import check_note
-from .notetypes import KINDS, NoteType, TemplateSet
+from .notetypes import KINDS, TemplateSet
 from .output import write_all
-from .package import NoteRecord, PackageContent, card_ordinals, package_bytes
+from .package import NoteRecord, PackageContent, card_ordinals, note_guid, package_bytes
+from .plan import DeckPlan
+from .releasenotes import release_stamp
 from .render import MarkdownRenderer, MediaFiles, RenderedCard, default_workers, markdown_settings
 from .rendercache import RenderCache, cache_dir, fingerprint
-
-
-@dataclass(frozen=True)
-class DeckPlan:
-    """One package, validated and ready to write."""
-
-    spec: DeckSpec
-    content: PackageContent
-    cards: tuple[RenderedCard, ...]
-    card_count: int
-    release: Release
-    lock: Lock
-    note_types: tuple[NoteType, ...]
-    draft: bool = False
-    """True when the cards differ from the lock's last release and this build does not release them."""
-
-    @property
-    def label(self) -> str:
-        """What the package is: "release 2", "draft (after release 1)", "draft (no release yet)"."""
-        if not self.draft:
-            return f"release {self.release.number}"
-        previous = self.release.number - 1
-        return f"draft (after release {previous})" if previous else "draft (no release yet)"
-
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -131,10 +106,8 @@ def build(
         cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])
         if not spec.allow_scripts:
             problems.extend(_scripts(spec, cards))
-        plan = _plan_deck(root, spec, cards, templates, renderer.media, now, problems, cards_valid)
+        plan = _plan_deck(root, spec, cards, templates, renderer.media, now, problems, cards_valid, release)
         if plan is not None:
-            if not release:
-                plan = dataclasses.replace(plan, draft=plan.release.new_now)
             result.decks.append(plan)
         if run_lint or strict or check or preview:
             result.warnings += lint(cards, spec.lint)
@@ -191,7 +164,7 @@ def build(
     if release:
         # Lock files last: they record a release only once its packages are in place.
         files.update(
-            {plan.lock.path: Lock.dump(plan.release.data) for plan in result.decks if plan.release.new_now}
+            {plan.lock.path: Lock.dump(plan.release.state) for plan in result.decks if plan.release.new_now}
         )
     write_all(files)
     return result
@@ -267,6 +240,7 @@ def _plan_deck(
     now: int,
     problems: list[Diagnostic],
     cards_valid: bool,
+    releasing: bool,
 ) -> DeckPlan | None:
     before = len(problems)
     lock = Lock.for_deck(root, spec, problems)
@@ -291,14 +265,12 @@ def _plan_deck(
         values = note_fields(rc)
         parts = dict(zip(nt.kind.fields, values, strict=True))
         parts.update(tags=" ".join(card.tags), deck=_deck_name(spec, card), type=str(nt.id))
-        origin = card.was[-1] if card.was else card.id
-        # New note types (a version bump) need new notes: Anki cannot retype a note on import.
-        salt = () if spec.note_type_version == 1 else (f"note-types-v{spec.note_type_version}",)
-        guid = genanki.guid_for(identity, *salt, origin)
+        guid = note_guid(identity, spec.note_type_version, card.was[-1] if card.was else card.id)
         inputs.append(NoteInput(card.id, card.was, guid, str(nt.id), parts, card.location))
     # After load errors the cards are incomplete: what the lock would say of them is noise.
     plan_problems: list[Diagnostic] = problems if cards_valid else []
-    released_time = lock.data.get("built", lock.data["time"])
+    released_time = lock.state.built
+    lock.check_guids(inputs, lambda version, card_id: note_guid(identity, version, card_id), plan_problems)
     release = lock.plan(inputs, nt_inputs, identity, spec.note_type_version, now, plan_problems)
     if release.new_now and os.environ.get("SOURCE_DATE_EPOCH", "").strip() and now < released_time:
         # Older than the last release: changed notes would not look newer than members' edits.
@@ -331,6 +303,8 @@ def _plan_deck(
             Diagnostic(where, f"the description carries script ({what}); {_SCRIPT_WAY_OUT}", code="script")
             for what in scripts_in(description)
         )
+    draft = release.new_now and not releasing
+    description += release_stamp(release.number, draft, release.time, spec.homepage)
     used = {name for rc in cards for name in rc.media} | set(describer.used)
     content = PackageContent(
         deck_name=spec.name,
@@ -345,7 +319,7 @@ def _plan_deck(
         if cards_valid:  # cards that failed to load would only echo their problems here
             problems.extend(check_note(rc, note, ords))
         total += len(ords)
-    return DeckPlan(spec, content, cards, total, release, lock, tuple(note_types.values()))
+    return DeckPlan(spec, content, cards, total, release, lock, tuple(note_types.values()), draft)
 
 
 _SCRIPT_WAY_OUT = "members' Anki would run it: remove it, or set allow_scripts: true in the deck file"

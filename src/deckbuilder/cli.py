@@ -17,7 +17,7 @@ from . import __version__, report
 from .model import DeckError, Diagnostic
 
 if TYPE_CHECKING:
-    from .build import DeckPlan
+    from .plan import DeckPlan
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 DEFAULT_COMMAND = "build"
@@ -233,7 +233,7 @@ def _release_line(plan: DeckPlan) -> str:
     after = (
         f"; `build-deck release` makes it release {release.number}"
         if release.number > 1
-        else f"; the identity '{release.data['identity']}' is free to change until "
+        else f"; the identity '{release.state.identity}' is free to change until "
         "`build-deck release` makes release 1"
     )
     return f"{plan.label}: {summary or 'note types updated'}{after}"

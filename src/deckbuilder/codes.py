@@ -50,6 +50,7 @@ CODES: dict[str, str] = {
     "bad-deck-name": "a deck name with an empty part",
     "bad-identity": "a deck identity that is not lowercase letters, digits and `-`",
     "bad-output": "an output that is not a file name ending in .apkg",
+    "bad-homepage": "a `homepage` that is not an http(s) address",
     "no-globs": "a deck's `cards` lists no globs",
     "glob-no-match": "a deck's glob matches no card file",
     "duplicate-deck": "two deck files share a file name, deck name or output",
@@ -79,6 +80,8 @@ CODES: dict[str, str] = {
     "card-mismatch": "genanki and Anki would make different cards",
     # Identities, releases and the lock
     "lock-unreadable": "a damaged lock file",
+    "lock-conflict": "git conflict markers (with which side to keep) or a byte order mark in a lock file",
+    "lock-inconsistent": "a lock whose guids, times or release numbers no build writes (a hand edit)",
     "identity-changed": "a deck identity differs from the released one",
     "identity-clash": "two cards would have one identity",
     "id-reused": "an id that belonged to another released card",

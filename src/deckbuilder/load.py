@@ -32,6 +32,7 @@ ONE_COLON = re.compile(r"\{\{c[0-9,]+:(?!:)")
 CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # \x1f separates Anki's fields
 MAX_CLOZE = 500
 OUTPUT_NAME = re.compile(r"[^/\\\x00-\x1f]+\.apkg")  # Anki makes no card past c500
+HOMEPAGE = re.compile(r"https?://[^\s<>\"'`]+")
 DEFAULT_CARD_GLOBS = ("cards/**/*.yaml", "cards/**/*.yml")
 
 CARD_FILE_KEYS = ("deck", "tags", "cards")
@@ -45,6 +46,7 @@ DECK_KEYS = (
     "note_type_version",
     "lint",
     "allow_scripts",
+    "homepage",
 )
 LINT_KEYS = tuple(f.name for f in dataclass_fields(LintLimits))
 
@@ -377,6 +379,13 @@ def load_deck_file(path: Path, rel: str, problems: list[Diagnostic]) -> DeckSpec
         check.error(
             entries["output"], "deck file: 'output' must be a file name ending in .apkg", code="bad-output"
         )
+    homepage = check.text(entries, "homepage", "deck file")
+    if homepage and not HOMEPAGE.fullmatch(homepage):
+        check.error(
+            entries["homepage"],
+            "deck file: 'homepage' must be an https:// or http:// address",
+            code="bad-homepage",
+        )
     globs = check.strings(entries, "cards", "deck file")
     if "cards" in entries and not globs:
         check.error(entries["cards"], "deck file: 'cards' lists no globs", code="no-globs")
@@ -393,6 +402,7 @@ def load_deck_file(path: Path, rel: str, problems: list[Diagnostic]) -> DeckSpec
         location=Location(rel, 1),
         allow_scripts=check.flag(entries, "allow_scripts", "deck file"),
         description_line=entries["description"].line if "description" in entries else 0,
+        homepage=homepage,
     )
 
 

@@ -1,22 +1,35 @@
-"""The lock file: what each package last released, so that only changed notes move forward.
+"""The lock's verdict on a build: which notes are new, changed, renamed or removed since the release.
 
 Anki updates a note on import only when the package's note `mod` is newer than the member's.
-`decks/<deck>.lock.json` (committed beside the deck file) keeps the package's identity, each
-note's guid, note type, content hashes and mod; a build gives a new mod only to notes whose
-content changed, and counts releases.
+`decks/<deck>.lock.json` (lockfile.py) keeps each released note's guid and mod; planning gives a
+new mod only to notes whose content changed. A plan is a draft until `build-deck release`
+writes its state as the next release.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from .lockfile import (
+    Entry,
+    LockConflict,
+    LockFileError,
+    LockInconsistent,
+    LockState,
+    NoteEntry,
+    NoteTypeEntry,
+    RenamedEntry,
+    RetiredNoteTypes,
+    check_guids,
+    dump,
+    parse,
+)
 from .model import DeckSpec, Diagnostic, Location
-
-LOCK_FORMAT = 1
 
 
 def digest(text: str) -> str:
@@ -47,98 +60,110 @@ class NoteTypeInput:
     fingerprint: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class Change:
     card_id: str
     kind: str
     """added, changed, renamed or removed."""
-    what: list[str] = field(default_factory=list)
+    what: tuple[str, ...] = ()
     """For changed: the parts that changed; for renamed: the earlier id, then the parts."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Release:
     """The lock's verdict for one build."""
 
     number: int
+    """The release this build makes (the last one + 1), or the last one if nothing changed."""
     time: int
     guids: dict[str, str]
     mods: dict[str, int]
     note_type_mods: dict[str, int]
-    changes: list[Change]
-    """Changes of the latest release (this build's, or the last one's if nothing changed)."""
-    note_type_changes: list[str]
-    retired_note_types: list[str]
-    """Names of note types the latest release replaced (a note_type_version bump)."""
+    changes: tuple[Change, ...]
+    """Changes of `number`: this build's, or the last release's if nothing changed."""
+    note_type_changes: tuple[str, ...]
+    retired_note_types: tuple[str, ...]
+    """Names of note types `number` replaced (a note_type_version bump)."""
     new_now: bool
-    """True when this build is a new release."""
-    lock_changed: bool
-    """True when the lock file must be written (a new release, or facts it lacked)."""
-    data: dict[str, Any]
+    """True when the cards differ from the last release: this build is release `number` or its draft."""
+    state: LockState
+    """The lock as release `number` leaves it."""
 
 
-_ENTRY_KEYS = {"guid": str, "hashes": dict, "mod": int, "release": int, "change": list}
+GuidFor = Callable[[int, str], str]
+"""The guid of a card id under a note_type_version (the identity is bound)."""
 
 
 class Lock:
-    def __init__(self, path: Path, rel: str, data: dict[str, Any]) -> None:
+    def __init__(self, path: Path, rel: str, state: LockState, text: str = "") -> None:
         self.path = path
         self.rel = rel
-        self.data = data
+        self.state = state
+        self.text = text
 
     @classmethod
     def for_deck(cls, root: Path, deck: DeckSpec, problems: list[Diagnostic]) -> Lock:
         deck_file = root / deck.location.path
         path = deck_file.with_name(f"{deck_file.stem}.lock.json")
         rel = path.relative_to(root).as_posix()
-        lock = cls(path, rel, empty_lock())
+        lock = cls(path, rel, LockState())
         if path.is_file():
             try:
-                lock.data = _validated(json.loads(path.read_text(encoding="utf-8")))
-            except (ValueError, UnicodeDecodeError, RecursionError) as e:
-                line = getattr(e, "lineno", None) or lock.line_of(getattr(e, "key", ""))
-                problems.append(
-                    Diagnostic(
-                        Location(rel, line),
-                        f"unreadable lock file ({e}); restore it from version control",
-                        code="lock-unreadable",
-                    )
-                )
+                lock.text = path.read_bytes().decode("utf-8")
+                lock.state = parse(lock.text, rel)
+            except LockConflict as e:
+                location = Location(rel, e.line or lock.line_of(e.key))
+                problems.append(Diagnostic(location, lock.advice(e), code="lock-conflict"))
+            except LockInconsistent as e:
+                location = Location(rel, e.line or lock.line_of(e.key))
+                problems.append(Diagnostic(location, lock.advice(e), code="lock-inconsistent"))
+            except LockFileError as e:
+                location = Location(rel, e.line or lock.line_of(e.key))
+                problems.append(Diagnostic(location, lock.advice(e), code="lock-unreadable"))
+            except (ValueError, RecursionError) as e:
+                line = getattr(e, "lineno", None) or 1
+                problems.append(Diagnostic(Location(rel, line), lock.advice(e), code="lock-unreadable"))
         elif path.exists():
             problems.append(
                 Diagnostic(Location(rel, 0), "the lock file is not a file", code="lock-unreadable")
             )
         return lock
 
-    def line_of(self, needle: str) -> int:
-        if not needle or not self.path.is_file():
-            return 1
-        text = self.path.read_text(encoding="utf-8", errors="replace")
-        index = text.find(f'"{needle}"')
-        return text.count("\n", 0, index) + 1 if index >= 0 else 1
+    @staticmethod
+    def advice(e: Exception) -> str:
+        if isinstance(e, LockConflict):
+            return str(e)
+        what = f"{e}" if isinstance(e, LockInconsistent) else f"unreadable lock file ({e})"
+        return f"{what}; restore it from version control"
+
+    def line_of(self, key: str) -> int:
+        """The line where `key` is a key of the lock (its last such line, for a duplicate)."""
+        index = self.text.rfind(json.dumps(key, ensure_ascii=False) + ":") if key else -1
+        return self.text.count("\n", 0, index) + 1 if index >= 0 else 1
 
     def identity(self, deck: DeckSpec, problems: list[Diagnostic]) -> str:
         """The released identity wins: note guids and note type ids derive from it."""
-        released = self.data.get("identity")
+        released = self.state.identity
         if not released or released == deck.identity:
             return deck.identity
         if deck.identity_line:
             problems.append(
                 Diagnostic(
                     Location(deck.location.path, deck.identity_line),
-                    f"identity '{deck.identity}' differs from the released '{released}' "
-                    f"({self.rel}); every note would become new for members. "
-                    f"Set 'identity: {released}'",
+                    f"identity '{deck.identity}' differs from '{released}', released in "
+                    f"release {self.state.release} ({self.rel}); every note would become new for "
+                    f"members. Set 'identity: {released}' (an identity is free to change only "
+                    "before the first release)",
                     code="identity-changed",
                 )
             )
-        return str(released)
+        return released
 
     def check_version(self, deck: DeckSpec, problems: list[Diagnostic]) -> None:
         """Note type versions only go up: an old version's notes are history in Anki."""
-        released = self.data.get("note_type_version", 1)
-        used = {r["note_type_version"] for r in self.data.get("retired", [])}
-        if self.data["notes"] and (deck.note_type_version < released or deck.note_type_version in used):
+        released = self.state.note_type_version
+        used = {r.note_type_version for r in self.state.retired}
+        if self.state.notes and (deck.note_type_version < released or deck.note_type_version in used):
             problems.append(
                 Diagnostic(
                     Location(deck.location.path, deck.note_type_version_line or 1),
@@ -152,15 +177,14 @@ class Lock:
         self, note_types: list[NoteTypeInput], deck: DeckSpec, problems: list[Diagnostic]
     ) -> None:
         """A released note type's field list is frozen: Anki would fork it and stop updating."""
-        released = self.data["note_types"]
         for nt in note_types:
-            old = released.get(nt.key)
-            if old is None or tuple(old["fields"]) == nt.fields:
+            old = self.state.note_types.get(nt.key)
+            if old is None or old.fields == nt.fields:
                 continue
             problems.append(
                 Diagnostic(
                     Location(self.rel, self.line_of(nt.key)),
-                    f"note type '{nt.name}' was released with fields {', '.join(old['fields'])}; "
+                    f"note type '{nt.name}' was released with fields {', '.join(old.fields)}; "
                     f"this build has {', '.join(nt.fields)}. Anki would import it as a copy and "
                     "update none of the members' notes. Keep the released fields, or release "
                     f"new note types: set 'note_type_version: {deck.note_type_version + 1}' in "
@@ -169,6 +193,15 @@ class Lock:
                     code="note-type-fields",
                 )
             )
+
+    def check_guids(self, notes: list[NoteInput], guid_for: GuidFor, problems: list[Diagnostic]) -> None:
+        """Each released guid must be one the identity gives the note's ids (not a hand edit)."""
+        version = self.state.note_type_version
+        known = {note.card_id: note.was for note in notes}
+        for card_id, message in check_guids(self.state, lambda i: guid_for(version, i), known):
+            location = Location(self.rel, self.line_of(card_id))
+            advice = self.advice(LockInconsistent(message))
+            problems.append(Diagnostic(location, advice, code="lock-inconsistent"))
 
     def plan(
         self,
@@ -179,126 +212,168 @@ class Lock:
         now: int,
         problems: list[Diagnostic],
     ) -> Release:
-        data = json.loads(json.dumps(self.data))  # a deep copy to update
-        data["identity"] = identity
-        number = data["release"] + 1
-        retired: list[str] = []
-        if data["notes"] and data.get("note_type_version", 1) != version:
-            # New note types: every note is new to Anki (new guids); the old ones are history.
-            retired = sorted(v["name"] for v in data["note_types"].values())
-            history = {
-                "note_type_version": data.get("note_type_version", 1),
-                "release": number,
-                "note_types": retired,
-                "notes": data["notes"],
-            }
-            data["retired"] = [*data.get("retired", []), history]
-            data["notes"], data["note_types"] = {}, {}
-        data["note_type_version"] = version
-        entries: dict[str, dict[str, Any]] = data["notes"]
-        names = {key: value["name"] for key, value in data["note_types"].items()}
-        guids: dict[str, str] = {}
-        mods: dict[str, int] = {}
-        claimed: set[str] = set()
-        reported: set[str] = set()
-        guid_owners = {entry["guid"]: card_id for card_id, entry in entries.items()}
-
+        """The release these notes make (only a draft until `build-deck release` writes it)."""
+        planner = _Planner(self.state, identity, now, problems)
+        planner.retire_note_types(version)
         for note in notes:
-            old_id = next(
-                (
-                    i
-                    for i in (note.card_id, *note.was)
-                    if i in entries and i not in claimed and "renamed_to" not in entries[i]
-                ),
-                None,
+            planner.take(note)
+        planner.mark_removed()
+        planner.check_shared_guids(notes)
+        planner.update_note_types(note_types)
+        return planner.verdict()
+
+    @staticmethod
+    def dump(state: LockState) -> bytes:
+        return dump(state)
+
+
+class _Planner:
+    """The steps of planning a release, over a working copy of the lock's records."""
+
+    def __init__(self, state: LockState, identity: str, now: int, problems: list[Diagnostic]) -> None:
+        self.old = state
+        self.identity = identity
+        self.now = now
+        self.problems = problems
+        self.number = state.release + 1
+        self.version = state.note_type_version
+        self.entries: dict[str, Entry] = dict(state.notes)
+        self.note_types: dict[str, NoteTypeEntry] = dict(state.note_types)
+        self.retired = list(state.retired)
+        self.guids: dict[str, str] = {}
+        self.mods: dict[str, int] = {}
+        self.note_type_mods: dict[str, int] = {}
+        self.claimed: set[str] = set()
+        self.reported: set[str] = set()
+        self.guid_owners: dict[str, str] = {}
+
+    def retire_note_types(self, version: int) -> None:
+        """New note types (a version bump): every note is new to Anki; the old ones are history."""
+        if self.entries and version != self.version:
+            self.retired.append(
+                RetiredNoteTypes(
+                    note_type_version=self.version,
+                    release=self.number,
+                    note_types=tuple(sorted(nt.name for nt in self.note_types.values())),
+                    notes=self.entries,
+                )
             )
-            tombstone = entries.get(note.card_id, {})
-            if old_id is None and "renamed_to" in tombstone and note.card_id not in note.was:
-                reported.add(note.card_id)
-                problems.append(
-                    Diagnostic(
-                        note.location,
-                        f"card id '{note.card_id}' belonged to the card renamed to "
-                        f"'{tombstone['renamed_to']}' in release {tombstone['release']}; "
-                        "ids are never reused (members' notes know it), choose another",
-                        code="id-reused",
-                    )
-                )
-            entry = entries.pop(old_id) if old_id is not None else None
-            hashes = {name: digest(value) for name, value in note.parts.items()}
-            owner = guid_owners.get(note.default_guid, note.card_id)
-            if entry is None and owner != note.card_id and note.card_id not in reported:
-                reported.add(note.card_id)
-                problems.append(
-                    Diagnostic(
-                        note.location,
-                        f"card '{note.card_id}' would take over the note of card '{owner}': they "
-                        "share one identity (an earlier id of one, or a 'was' of the other); ids "
-                        "are never reused, so choose another id or 'was'",
-                        code="id-reused",
-                    )
-                )
-            if entry is None:
-                entry = {
-                    "guid": note.default_guid,
-                    "hashes": {},
-                    "mod": 0,
-                    "release": number,
-                    "change": ["added"],
-                    "note_type": note.note_type,
-                }
-                change: Change | None = Change(note.card_id, "added")
-            else:
-                released_type = entry.get("note_type", note.note_type)
-                if released_type != note.note_type:
-                    problems.append(
-                        Diagnostic(
-                            note.location,
-                            f"card '{note.card_id}' was released as a "
-                            f"'{names.get(released_type, released_type)}' note; Anki cannot change "
-                            "a note's type on import, so members' copies would stop updating. Keep "
-                            "its type, or give the card a new id without 'was' (members then get a "
-                            "new note and keep the old one)",
-                            code="type-changed",
-                        )
-                    )
-                change = None
-                diff = [k for k in hashes if entry["hashes"].get(k) != hashes[k]]
-                if old_id != note.card_id:
-                    change = Change(note.card_id, "renamed", [str(old_id), *diff])
-                    entries[str(old_id)] = {
-                        "renamed_to": note.card_id,
-                        "guid": entry["guid"],
-                        "release": number,
-                    }
-                elif entry.get("removed"):
-                    change = Change(note.card_id, "changed", ["restored", *diff])
-                elif diff:
-                    change = Change(note.card_id, "changed", diff)
-            entry.pop("removed", None)
-            if change is not None:
-                entry["hashes"] = hashes
-                if change.kind != "changed" or change.what != ["restored"]:
-                    # A note restored as it was is unchanged in members' collections: no update.
-                    entry["mod"] = max(now, entry["mod"] + 1)
-                entry["release"] = number
-                entry["change"] = [change.kind, *change.what]
-            entries[note.card_id] = entry
-            claimed.add(note.card_id)
-            guids[note.card_id] = entry["guid"]
-            mods[note.card_id] = entry["mod"]
+            self.entries, self.note_types = {}, {}
+        self.version = version
+        self.guid_owners = {entry.guid: card_id for card_id, entry in self.entries.items()}
 
-        for card_id, entry in entries.items():
-            if card_id not in claimed and "renamed_to" not in entry and not entry.get("removed"):
-                entry["removed"] = number
-                entry["release"] = number
-                entry["change"] = ["removed"]
+    def take(self, note: NoteInput) -> None:
+        """Match the note with its released entry (by id, then its `was`) and record what changed."""
+        old_id = next(
+            (
+                i
+                for i in (note.card_id, *note.was)
+                if isinstance(self.entries.get(i), NoteEntry) and i not in self.claimed
+            ),
+            None,
+        )
+        if old_id is None:
+            self._check_new_id(note)
+        found = self.entries.pop(old_id) if old_id is not None else None
+        assert found is None or isinstance(found, NoteEntry)
+        if found is not None and not found.origin and note.was and found.guid == note.default_guid:
+            found = dataclasses.replace(found, origin=note.was[-1])  # its guid's id, should the card go
+        hashes = {name: digest(value) for name, value in note.parts.items()}
+        entry, change = self._changed(note, old_id, found, hashes)
+        if change is not None:
+            restored_only = change.what == ("restored",)
+            entry = dataclasses.replace(
+                entry,
+                hashes=hashes,
+                # A note restored as it was is unchanged in members' collections: no update.
+                mod=entry.mod if restored_only else max(self.now, entry.mod + 1),
+                release=self.number,
+                change=(change.kind, *change.what),
+                moved=self.number if found is not None and "deck" in change.what else entry.moved,
+            )
+        self.entries[note.card_id] = dataclasses.replace(entry, removed=0)
+        self.claimed.add(note.card_id)
+        self.guids[note.card_id] = entry.guid
+        self.mods[note.card_id] = entry.mod
 
+    def _check_new_id(self, note: NoteInput) -> None:
+        """A note the lock does not know must not take an id (or guid) a released note had."""
+        tombstone = self.entries.get(note.card_id)
+        if isinstance(tombstone, RenamedEntry) and note.card_id not in note.was:
+            self.reported.add(note.card_id)
+            self.problems.append(
+                Diagnostic(
+                    note.location,
+                    f"card id '{note.card_id}' belonged to the card renamed to "
+                    f"'{tombstone.renamed_to}' in release {tombstone.release}; "
+                    "ids are never reused (members' notes know it), choose another",
+                    code="id-reused",
+                )
+            )
+        owner = self.guid_owners.get(note.default_guid, note.card_id)
+        if owner != note.card_id and note.card_id not in self.reported:
+            self.reported.add(note.card_id)
+            self.problems.append(
+                Diagnostic(
+                    note.location,
+                    f"card '{note.card_id}' would take over the note of card '{owner}': they "
+                    "share one identity (an earlier id of one, or a 'was' of the other); ids "
+                    "are never reused, so choose another id or 'was'",
+                    code="id-reused",
+                )
+            )
+
+    def _changed(
+        self, note: NoteInput, old_id: str | None, entry: NoteEntry | None, hashes: dict[str, str]
+    ) -> tuple[NoteEntry, Change | None]:
+        if entry is None:
+            origin = note.was[-1] if note.was else note.card_id
+            new = NoteEntry(
+                guid=note.default_guid,
+                note_type=note.note_type,
+                hashes={},
+                mod=0,
+                release=self.number,
+                change=("added",),
+                added=self.number,
+                origin=origin if origin != note.card_id else "",
+            )
+            return new, Change(note.card_id, "added")
+        if entry.note_type and entry.note_type != note.note_type:
+            name = self.note_types[nt].name if (nt := entry.note_type) in self.note_types else nt
+            self.problems.append(
+                Diagnostic(
+                    note.location,
+                    f"card '{note.card_id}' was released as a '{name}' note; Anki cannot change "
+                    "a note's type on import, so members' copies would stop updating. Keep "
+                    "its type, or give the card a new id without 'was' (members then get a "
+                    "new note and keep the old one)",
+                    code="type-changed",
+                )
+            )
+        diff = tuple(k for k in hashes if entry.hashes.get(k) != hashes[k])
+        if old_id != note.card_id:
+            assert old_id is not None
+            self.entries[old_id] = RenamedEntry(note.card_id, entry.guid, self.number)
+            return entry, Change(note.card_id, "renamed", (old_id, *diff))
+        if entry.removed:
+            return entry, Change(note.card_id, "changed", ("restored", *diff))
+        return entry, Change(note.card_id, "changed", diff) if diff else None
+
+    def mark_removed(self) -> None:
+        """Released notes no card claims any more: removed now (members keep them)."""
+        for card_id, entry in self.entries.items():
+            if card_id not in self.claimed and isinstance(entry, NoteEntry) and not entry.removed:
+                self.entries[card_id] = dataclasses.replace(
+                    entry, removed=self.number, release=self.number, change=("removed",)
+                )
+
+    def check_shared_guids(self, notes: list[NoteInput]) -> None:
         by_guid: dict[str, str] = {}
         for note in notes:
-            other = by_guid.setdefault(guids[note.card_id], note.card_id)
-            if other != note.card_id and note.card_id not in reported:
-                problems.append(
+            other = by_guid.setdefault(self.guids[note.card_id], note.card_id)
+            if other != note.card_id and note.card_id not in self.reported:
+                self.problems.append(
                     Diagnostic(
                         note.location,
                         f"card '{note.card_id}' has the identity of card '{other}'",
@@ -306,121 +381,50 @@ class Lock:
                     )
                 )
 
-        nt_changes = []
-        nt_mods = {}
+    def update_note_types(self, note_types: list[NoteTypeInput]) -> None:
         for nt in note_types:
-            old = data["note_types"].get(nt.key)
-            if old is None or old["fingerprint"] != nt.fingerprint:
-                mod = max(now, (old or {}).get("mod", 0) + 1)
-                nt_changes.append(nt.name)
-                data["note_types"][nt.key] = {
-                    "name": nt.name,
-                    "fields": list(nt.fields),
-                    "fingerprint": nt.fingerprint,
-                    "mod": mod,
-                    "release": number,
-                }
-            nt_mods[nt.key] = data["note_types"][nt.key]["mod"]
+            old = self.note_types.get(nt.key)
+            if old is None or old.fingerprint != nt.fingerprint:
+                mod = max(self.now, (old.mod if old else 0) + 1)
+                self.note_types[nt.key] = NoteTypeEntry(nt.name, nt.fields, nt.fingerprint, mod, self.number)
+            self.note_type_mods[nt.key] = self.note_types[nt.key].mod
 
-        changed = bool(nt_changes) or any(
-            e["release"] == number and "renamed_to" not in e for e in entries.values()
+    def verdict(self) -> Release:
+        changed = any(nt.release == self.number for nt in self.note_types.values()) or any(
+            isinstance(e, NoteEntry) and e.release == self.number for e in self.entries.values()
         )
-        if changed:
-            data["release"] = number
-            data["time"] = max([now, *mods.values(), *nt_mods.values()])
-            data["built"] = now  # the clock (or SOURCE_DATE_EPOCH) of this release
-        else:
-            number = data["release"]
-        # Describe the latest release, so a rebuild without changes writes the same notes.
-        changes = [
-            Change(card_id, entry["change"][0], list(entry["change"][1:]))
-            for card_id, entry in sorted(entries.items())
-            if entry["release"] == number and "renamed_to" not in entry
-        ]
-        data["notes"] = dict(sorted(entries.items()))
-        latest_nt = sorted(v["name"] for v in data["note_types"].values() if v["release"] == number)
-        retired_latest = [
-            n for r in data.get("retired", []) if r["release"] == number for n in r["note_types"]
-        ]
+        number = self.number if changed else self.old.release
+        state = LockState(
+            identity=self.identity,
+            release=number,
+            time=max([self.now, *self.mods.values(), *self.note_type_mods.values()])
+            if changed
+            else self.old.time,
+            built=self.now if changed else self.old.built,
+            note_type_version=self.version,
+            note_types=self.note_types,
+            notes=dict(sorted(self.entries.items())),
+            retired=tuple(self.retired),
+        )
+        # Describe release `number`, so a build without changes writes the same notes.
+        changes = tuple(
+            Change(card_id, e.change[0], e.change[1:])
+            for card_id, e in state.notes.items()
+            if isinstance(e, NoteEntry) and e.release == number
+        )
         return Release(
             number=number,
-            time=data["time"],
-            guids=guids,
-            mods=mods,
-            note_type_mods=nt_mods,
+            time=state.time,
+            guids=self.guids,
+            mods=self.mods,
+            note_type_mods=self.note_type_mods,
             changes=changes,
-            note_type_changes=latest_nt,
-            retired_note_types=sorted(retired_latest),
+            note_type_changes=tuple(
+                sorted(nt.name for nt in state.note_types.values() if nt.release == number)
+            ),
+            retired_note_types=tuple(
+                sorted(n for r in state.retired if r.release == number for n in r.note_types)
+            ),
             new_now=changed,
-            lock_changed=data != self.data,
-            data=data,
+            state=state,
         )
-
-    @staticmethod
-    def dump(data: dict[str, Any]) -> bytes:
-        return (json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def empty_lock() -> dict[str, Any]:
-    return {"format": LOCK_FORMAT, "release": 0, "time": 0, "note_types": {}, "notes": {}}
-
-
-class _LockError(ValueError):
-    def __init__(self, message: str, key: str = "") -> None:
-        super().__init__(message)
-        self.key = key
-
-
-def _validated(loaded: Any) -> dict[str, Any]:
-    """The lock's data, or _LockError naming what is wrong (hand edits, merge accidents)."""
-    if not isinstance(loaded, dict):
-        raise _LockError("not a JSON object")
-    if loaded.get("format") != LOCK_FORMAT:
-        raise _LockError(f"unknown lock format {loaded.get('format')!r}", "format")
-    data = empty_lock()
-    data.update(loaded)
-    for key, kind in (("release", int), ("time", int), ("note_types", dict), ("notes", dict)):
-        if not isinstance(data[key], kind) or isinstance(data[key], bool):
-            raise _LockError(f"'{key}' must be {'a number' if kind is int else 'an object'}", key)
-    if not 0 <= data["time"] < 1 << 40 or data["release"] < 0:
-        raise _LockError("'time' or 'release' is out of range", "time")
-    if not isinstance(data.get("identity", ""), str):
-        raise _LockError("'identity' must be text", "identity")
-    version = data.get("note_type_version", 1)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise _LockError("'note_type_version' must be a whole number of at least 1", "note_type_version")
-    retired = data.get("retired", [])
-    if not isinstance(retired, list) or not all(
-        isinstance(r, dict)
-        and isinstance(r.get("note_type_version"), int)
-        and isinstance(r.get("release"), int)
-        and isinstance(r.get("note_types"), list)
-        and isinstance(r.get("notes"), dict)
-        for r in retired
-    ):
-        raise _LockError("'retired' must list note_type_version, release, note_types and notes", "retired")
-    for card_id, entry in data["notes"].items():
-        if not isinstance(entry, dict):
-            raise _LockError(f"note '{card_id}' must be an object", card_id)
-        needed = {"guid": str, "release": int} if "renamed_to" in entry else _ENTRY_KEYS
-        if any(not isinstance(entry.get(k), t) or isinstance(entry.get(k), bool) for k, t in needed.items()):
-            raise _LockError(f"note '{card_id}' lacks {', '.join(needed)}", card_id)
-        if "mod" in entry and (not isinstance(entry["mod"], int) or not 0 <= entry["mod"] < 1 << 40):
-            raise _LockError(f"note '{card_id}' has a 'mod' out of range", card_id)
-        if not entry["guid"] or not isinstance(entry.get("note_type", ""), str):
-            raise _LockError(f"note '{card_id}' has an empty 'guid' or a bad 'note_type'", card_id)
-        change = entry.get("change", ["x"])
-        if not isinstance(change, list) or not change or not all(isinstance(c, str) for c in change):
-            raise _LockError(f"note '{card_id}' has a bad 'change'", card_id)
-    for key, nt in data["note_types"].items():
-        if (
-            not isinstance(nt, dict)
-            or not isinstance(nt.get("fields"), list)
-            or not all(isinstance(f, str) for f in nt["fields"])
-            or not all(
-                isinstance(nt.get(k), t)
-                for k, t in (("name", str), ("fingerprint", str), ("mod", int), ("release", int))
-            )
-        ):
-            raise _LockError(f"note type {key} lacks name, fields, fingerprint, mod or release", key)
-    return data

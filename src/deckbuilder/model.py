@@ -133,6 +133,8 @@ class DeckSpec:
     """Card fields may carry script (members' Anki runs it); off unless the deck file says so."""
     description_line: int = 0
     """Line of `description:` in the deck file, 0 when there is none."""
+    homepage: str = ""
+    """Where members find the next release (shown in the deck's description), or ""."""
 
     @property
     def stem(self) -> str:

@@ -66,6 +66,13 @@ class _Model(genanki.Model):  # type: ignore[misc]
         return data
 
 
+def note_guid(identity: str, note_type_version: int, card_id: str) -> str:
+    """A note's guid for life: from the deck's identity and the card's oldest id, never its text."""
+    # New note types (a version bump) need new notes: Anki cannot retype a note on import.
+    salt = () if note_type_version == 1 else (f"note-types-v{note_type_version}",)
+    return str(genanki.guid_for(identity, *salt, card_id))
+
+
 def deck_id(name: str) -> int:
     return stable_id("deckbuilder-deck", name)
 

@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
@@ -33,9 +33,7 @@ from .model import Diagnostic
 from .notetypes import NoteType
 from .output import write_atomic
 from .package import NoteRecord
-
-if TYPE_CHECKING:
-    from .build import DeckPlan
+from .plan import DeckPlan
 
 # What genanki gives a field when the note type does not say: the type-in box uses them.
 FIELD_FONT = "Liberation Sans"

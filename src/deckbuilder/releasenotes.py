@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING
+import html
+from collections.abc import Sequence
 
 from .lint import plain_text
-
-if TYPE_CHECKING:
-    from .build import DeckPlan
+from .lockfile import ToDo
+from .plan import DeckPlan
 
 _PART_NAMES = {"tags": "tags", "deck": "subdeck", "type": "card type"}
 
 
 def markdown(plan: DeckPlan) -> str:
     release, spec = plan.release, plan.spec
-    day = datetime.datetime.fromtimestamp(release.time, datetime.timezone.utc).date()
+    day = _day(release.time)
     questions = {rc.card.id: plain_text(rc.fields["text"] or rc.fields["front"]) for rc in plan.cards}
     groups: dict[str, list[str]] = {"added": [], "changed": [], "renamed": [], "removed": []}
     removed_ids = []
@@ -33,7 +33,7 @@ def markdown(plan: DeckPlan) -> str:
         else:
             removed_ids.append(change.card_id)
             groups["removed"].append(f"- `{change.card_id}`")
-    title = f"{plan.label}, {day.isoformat()}" if plan.draft else f"{plan.label} ({day.isoformat()})"
+    title = f"{plan.label}, {day}" if plan.draft else f"{plan.label} ({day})"
     lines = [f"# {spec.name} — {title}", ""]
     if plan.draft:
         lines += [
@@ -100,10 +100,78 @@ def markdown(plan: DeckPlan) -> str:
         lines += [f"- {name}" for name in release.note_type_changes]
     if not any(groups.values()) and not release.note_type_changes:
         lines += ["", "No changes."]
+    lines += _earlier_releases(plan)
     return "\n".join(lines) + "\n"
 
 
-def _parts(parts: list[str]) -> str:
+def release_stamp(number: int, draft: bool, when: int, homepage: str) -> str:
+    """The end of the deck's description in Anki: which release a member has, where the next is."""
+    day = _day(when)
+    if not draft:
+        text = f"Release {number} · {day}"
+    elif number > 1:
+        text = f"Draft after release {number - 1} · built {day}"
+    else:
+        text = f"Draft before release 1 · built {day}"
+    if homepage:
+        url = html.escape(homepage)
+        text = f'{html.escape(text)} · new releases: <a href="{url}">{url}</a>'
+    else:
+        text = html.escape(text)
+    return f'\n<p class="deck-release"><small>{text}</small></p>'
+
+
+def _earlier_releases(plan: DeckPlan) -> list[str]:
+    """For members who skipped releases: what to do by hand since each earlier release."""
+    number, state = plan.release.number, plan.release.state
+    if number < 3:
+        return []
+    groups: list[tuple[list[int], ToDo]] = []
+    for since in range(1, number - 1):
+        todo = state.to_do_since(since)
+        if groups and groups[-1][1] == todo:
+            groups[-1][0].append(since)
+        else:
+            groups.append(([since], todo))
+    lines = [
+        "",
+        "## Coming from an earlier release",
+        "",
+        "The end of the deck's description in Anki says which release you have. Importing this "
+        "one brings every note up to date; Anki leaves the rest to you (open Browse, search, and "
+        f"act on what it finds). On release {number - 1}, do what this release changed says above.",
+    ]
+    for releases, todo in groups:
+        which = (
+            f"release {releases[0]}"
+            if len(releases) == 1
+            else f"release {releases[0]}" + (" or " if len(releases) == 2 else " to ") + str(releases[-1])
+        )
+        lines += ["", f"### If you have {which}", ""]
+        if not todo:
+            lines.append("- Nothing else to do.")
+        if todo.replaced_note_types:
+            search = " OR ".join(f'note:"{name}"' for name in todo.replaced_note_types)
+            lines.append(
+                f"- Note types replaced since: search `{search}`, then delete or suspend those "
+                "notes once the new cards have taken over."
+            )
+        if todo.removed:
+            search = " OR ".join(f'"ID:{card_id}"' for card_id in todo.removed)
+            lines.append(f"- Removed since: search `{search}`, then delete or suspend them.")
+        if todo.moved:
+            search = " OR ".join(f'"ID:{card_id}"' for card_id in todo.moved)
+            lines.append(
+                f"- Moved to another subdeck since: search `{search}`, select the cards and use Change Deck."
+            )
+    return lines
+
+
+def _day(when: int) -> str:
+    return datetime.datetime.fromtimestamp(when, datetime.timezone.utc).date().isoformat()
+
+
+def _parts(parts: Sequence[str]) -> str:
     return ", ".join(_PART_NAMES.get(p, p) for p in parts if p != "ID") or "id"
 
 
