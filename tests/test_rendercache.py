@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,23 @@ def test_reused_pygments_gives_the_same_html() -> None:
     md = render.new_markdown()
     assert isinstance(md, markdown.Markdown)
     assert [md.reset().convert(t) for t in texts] == json.loads(done.stdout)
+
+
+def test_script_findings_come_from_the_cache_and_are_still_errors(
+    make_project: Callable[..., Path], render_cache_dir: Path
+) -> None:
+    root = make_project(
+        {
+            "decks/d.yaml": "name: D\n",
+            "cards/c.yaml": "cards:\n  - id: a\n    front: 'Click <b onclick=\"steal()\">here</b>'\n"
+            "    back: '```python\\nprint(1)\\n```'\n",
+        }
+    )
+    first = run("--project", root, "--check")
+    stored = entries(render_cache_dir)
+    second = run("--project", root, "--check")
+    assert first.exit_code == second.exit_code == 1
+    assert "carries script (an event handler onclick= on <b>)" in first.stderr
+    assert first.stderr == second.stderr
+    assert len(stored) == 4  # the HTML of the front and of the back, and what the check found in each
+    assert entries(render_cache_dir) == stored

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -88,12 +90,13 @@ def build(
     render_cache = RenderCache(cache_dir(), fingerprint(markdown_settings())) if cache else None
     all_cards = [card for cards in project.card_files.values() for card in cards]
     renderer.convert_ahead(all_cards, render_cache, default_workers() if workers is None else workers)
-    if render_cache is not None:
-        render_cache.save()  # even if the build fails below: the next try starts from here
     rendered = {
         path: tuple(renderer.render_card(card, problems) for card in cards)
         for path, cards in project.card_files.items()
     }
+    scripts = _find_scripts(rendered, render_cache)
+    if render_cache is not None:
+        render_cache.save()  # even if the build fails below: the next try starts from here
     now = _now(problems)
     result = BuildResult()
     result.warnings += [
@@ -105,7 +108,7 @@ def build(
     for spec in selected:
         cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])
         if not spec.allow_scripts:
-            problems.extend(_scripts(spec, cards))
+            problems.extend(_scripts(spec, cards, scripts))
         plan = _plan_deck(root, spec, cards, templates, renderer.media, now, problems, cards_valid, release)
         if plan is not None:
             result.decks.append(plan)
@@ -325,12 +328,33 @@ def _plan_deck(
 _SCRIPT_WAY_OUT = "members' Anki would run it: remove it, or set allow_scripts: true in the deck file"
 
 
-def _scripts(spec: DeckSpec, cards: tuple[RenderedCard, ...]) -> list[Diagnostic]:
+def _find_scripts(
+    rendered: dict[str, tuple[RenderedCard, ...]], cache: RenderCache | None
+) -> dict[str, list[str]]:
+    """What would run as script in each field's HTML. Parsing every field's HTML costs as much
+    as the rest of a rebuild, so the findings are kept in the render cache beside the HTML."""
+    htmls = list(dict.fromkeys(h for rcs in rendered.values() for rc in rcs for h in rc.fields.values()))
+    htmls = [html for html in htmls if "<" in html]  # no tag, nothing runs
+    found: dict[str, list[str]] = {}
+    for html, value in (cache.lookup(htmls, "scripts") if cache else {}).items():
+        with contextlib.suppress(ValueError):
+            listed = json.loads(value)
+            if isinstance(listed, list) and all(isinstance(what, str) for what in listed):
+                found[html] = listed
+    fresh = {html: scripts_in(html) for html in htmls if html not in found}
+    if cache is not None:
+        cache.store({html: json.dumps(what) for html, what in fresh.items()}, "scripts")
+    return found | fresh
+
+
+def _scripts(
+    spec: DeckSpec, cards: tuple[RenderedCard, ...], scripts: dict[str, list[str]]
+) -> list[Diagnostic]:
     """Script in card fields, which Anki runs: an error unless the deck file allows it."""
     found = []
     for rc in cards:
         for name, html in rc.fields.items():
-            for what in scripts_in(html):
+            for what in scripts.get(html, ()):
                 line = rc.card.field_lines.get(name, rc.card.location.line)
                 found.append(
                     Diagnostic(

@@ -1,7 +1,8 @@
 """Markdown conversions kept between builds, so a rebuild renders only the texts that changed.
 
-Only the pure step is cached: Markdown text -> HTML, before images are resolved against the
-card's folder (that runs on every build, so a moved or edited image is always seen). An entry's
+Only pure steps are cached: Markdown text -> HTML, before images are resolved against the
+card's folder (that runs on every build, so a moved or edited image is always seen), and what
+the script check finds in a field's HTML. An entry's
 key is a hash of the text and of everything else that changes the output: the versions of
 Markdown, its extensions and Pygments, their configuration, and deckbuilder's own source. The
 store lives in the user's cache folder, never in the project: a deck project is untrusted input,
@@ -75,14 +76,16 @@ class RenderCache:
         except (OSError, sqlite3.Error):
             self._forget()
 
-    def key(self, text: str) -> bytes:
-        return hashlib.sha256(self._fingerprint + text.encode("utf-8", "surrogatepass")).digest()
+    def key(self, text: str, kind: str = "html") -> bytes:
+        """`kind` names the function of the text that is kept: its HTML, or what a check found in it."""
+        data = self._fingerprint + kind.encode() + b"\0" + text.encode("utf-8", "surrogatepass")
+        return hashlib.sha256(data).digest()
 
-    def lookup(self, texts: Iterable[str]) -> dict[str, str]:
-        """The cached HTML of those texts that have it."""
+    def lookup(self, texts: Iterable[str], kind: str = "html") -> dict[str, str]:
+        """The cached results of those texts that have one."""
         if self._db is None:
             return {}
-        wanted = {self.key(text): text for text in texts}
+        wanted = {self.key(text, kind): text for text in texts}
         found: dict[str, str] = {}
         try:
             for key, html, check in self._select(list(wanted)):
@@ -95,8 +98,8 @@ class RenderCache:
             return {}
         return found
 
-    def store(self, converted: dict[str, str]) -> None:
-        self._new.update((self.key(text), html) for text, html in converted.items())
+    def store(self, results: dict[str, str], kind: str = "html") -> None:
+        self._new.update((self.key(text, kind), result) for text, result in results.items())
 
     def save(self) -> None:
         """Write new entries, mark hits as used, drop what no build used for a month."""
