@@ -7,7 +7,12 @@ from pathlib import Path
 
 from .conftest import run
 
-DECK = "name: Lint Deck\n"
+NAME = "name: Lint Deck\n"
+LIMITS = (
+    "lint:\n  max_answer_words: 25\n  max_list_items: 3\n  max_deletions_per_card: 1\n"
+    "  max_deletions_per_note: 4\n  paper_tag: paper\n"
+)
+DECK = NAME + LIMITS
 
 
 def warnings_of(make_project: Callable[..., Path], cards: str, deck: str = DECK) -> list[str]:
@@ -74,7 +79,7 @@ def test_paper_card_without_source(make_project: Callable[..., Path]) -> None:
 
 
 def test_limits_come_from_the_deck_file(make_project: Callable[..., Path]) -> None:
-    deck = DECK + "lint:\n  max_answer_words: 2\n  max_list_items: 1\n  paper_tag: study\n"
+    deck = NAME + "lint:\n  max_answer_words: 2\n  max_list_items: 1\n  paper_tag: study\n"
     cards = (
         "cards:\n  - id: a\n    tags: [study]\n    front: Q?\n    back: three words here\n"
         "  - id: b\n    tags: [paper]\n    front: R?\n    back: |\n      - x\n      - y\n"
@@ -84,6 +89,18 @@ def test_limits_come_from_the_deck_file(make_project: Callable[..., Path]) -> No
         "cards/c.yaml:5: warning: card 'a': answer has 3 words (limit 2); move the explanation to 'extra'",
         "cards/c.yaml:9: warning: card 'b': answer lists 2 items (limit 1); make a card per item or a cloze",
     ]
+
+
+def test_limits_apply_only_when_the_deck_file_asks(make_project: Callable[..., Path]) -> None:
+    """No `lint:` block, no limits; the limit-free rules (here: a repeated question) still run."""
+    cards = (
+        f"tags: [paper]\ncards:\n  - id: a\n    front: Q?\n    back: {LONG}\n"
+        "  - id: b\n    front: Q?\n    back: |\n      - 1\n      - 2\n      - 3\n      - 4\n"
+    )
+    assert warnings_of(make_project, cards, NAME) == [
+        "cards/c.yaml:6: warning: card 'b': same question as the card at cards/c.yaml:3"
+    ]
+    assert len(warnings_of(make_project, cards, DECK)) == 5  # two sources, words, list, question
 
 
 def test_lint_only_on_request_and_strict_fails(make_project: Callable[..., Path]) -> None:
@@ -111,7 +128,7 @@ def test_too_many_cloze_numbers_on_one_note(make_project: Callable[..., Path]) -
         "cards/c.yaml:4: warning: card 'a': 5 cloze numbers on one note (limit 4); "
         "split it into notes whose clozes overlap"
     ]
-    deck = DECK + "lint:\n  max_deletions_per_note: 5\n"
+    deck = NAME + "lint:\n  max_deletions_per_note: 5\n"
     assert warnings_of(make_project, cards, deck) == []
 
 

@@ -407,20 +407,21 @@ def load_deck_file(path: Path, rel: str, problems: list[Diagnostic]) -> DeckSpec
 
 
 def _lint_limits(check: _Checker, value: Value | None) -> LintLimits:
+    """The limits the deck file names; the others stay off."""
     if value is None or value.data is None or not check.mapping(value, "deck file: 'lint'"):
         return LintLimits()
     entries = check.keys(value, LINT_KEYS, "deck file: lint")
-    default = LintLimits()
+    off = LintLimits()
     return LintLimits(
-        max_answer_words=check.integer(entries, "max_answer_words", "lint", default.max_answer_words),
-        max_list_items=check.integer(entries, "max_list_items", "lint", default.max_list_items),
+        max_answer_words=check.integer(entries, "max_answer_words", "lint", off.max_answer_words),
+        max_list_items=check.integer(entries, "max_list_items", "lint", off.max_list_items),
         max_deletions_per_card=check.integer(
-            entries, "max_deletions_per_card", "lint", default.max_deletions_per_card
+            entries, "max_deletions_per_card", "lint", off.max_deletions_per_card
         ),
         max_deletions_per_note=check.integer(
-            entries, "max_deletions_per_note", "lint", default.max_deletions_per_note
+            entries, "max_deletions_per_note", "lint", off.max_deletions_per_note
         ),
-        paper_tag=check.text(entries, "paper_tag", "lint") or default.paper_tag,
+        paper_tag=check.text(entries, "paper_tag", "lint") or off.paper_tag,
     )
 
 

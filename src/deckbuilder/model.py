@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -89,20 +90,34 @@ class Card:
     """Line of each text field, to locate problems found while rendering."""
 
 
+NO_LIMIT = sys.maxsize
+"""A limit no card reaches: the rule is off."""
+
+
 @dataclass(frozen=True)
 class LintLimits:
-    """Rubric limits a deck file may tune under `lint:`."""
+    """Rubric limits a deck file asks for under `lint:`; a limit it does not name is off."""
 
-    max_answer_words: int = 25
+    max_answer_words: int = NO_LIMIT
     """Longest answer, in words, outside of `extra`."""
-    max_list_items: int = 3
+    max_list_items: int = NO_LIMIT
     """Most items of a list on the answer side."""
-    max_deletions_per_card: int = 1
+    max_deletions_per_card: int = NO_LIMIT
     """Most deletions sharing one cloze number."""
-    max_deletions_per_note: int = 4
+    max_deletions_per_note: int = NO_LIMIT
     """Most cloze numbers (cards) on one cloze note."""
-    paper_tag: str = "paper"
-    """Cards with this tag must cite a `source`."""
+    paper_tag: str = ""
+    """Cards with this tag must cite a `source` ("": no such rule; tags are never empty)."""
+
+
+SUGGESTED_LIMITS = LintLimits(
+    max_answer_words=25,
+    max_list_items=3,
+    max_deletions_per_card=1,
+    max_deletions_per_note=4,
+    paper_tag="paper",
+)
+"""The limits `build-deck init` writes into a new deck file (the MLE deck's rubric)."""
 
 
 @dataclass(frozen=True)
