@@ -400,7 +400,9 @@ def test_a_write_failure_replaces_no_file_of_any_deck(make_project: Callable[...
 def test_project_without_decks(tmp_path: Path) -> None:
     result = run("--project", tmp_path)
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[0] == "decks: no deck files (decks/*.yaml) found"
+    assert result.stderr.splitlines()[0] == (
+        "decks: no deck files (decks/*.yaml) found; start a project with `build-deck init`"
+    )
 
 
 def test_card_file_used_by_no_deck_is_pointed_out(make_project: Callable[..., Path]) -> None:

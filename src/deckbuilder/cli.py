@@ -15,6 +15,7 @@ import click
 
 from . import __version__, report
 from .model import DeckError, Diagnostic
+from .projectroot import NoProject, find_root
 
 if TYPE_CHECKING:
     from .plan import DeckPlan
@@ -49,9 +50,9 @@ _DECKS = click.argument("decks", nargs=-1, metavar="[DECK]...")
 _PROJECT = click.option(
     "--project",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Project root holding decks/, cards/ and templates/.",
+    default=None,
+    help="Project root holding decks/, cards/ and templates/  [default: the nearest folder with decks/, "
+    "from here upward]",
 )
 _OUT = click.option(
     "--out",
@@ -90,7 +91,7 @@ _QUIET = click.option("--quiet", "-q", is_flag=True, help="Print problems only, 
 @_QUIET
 def build_command(
     decks: tuple[str, ...],
-    project: Path,
+    project: Path | None,
     out: Path | None,
     check: bool,
     run_lint: bool,
@@ -128,7 +129,9 @@ def build_command(
 @_OUT
 @_FORMAT
 @_QUIET
-def release_command(decks: tuple[str, ...], project: Path, out: Path | None, fmt: str, quiet: bool) -> None:
+def release_command(
+    decks: tuple[str, ...], project: Path | None, out: Path | None, fmt: str, quiet: bool
+) -> None:
     """Release the decks whose cards changed: record the next release in decks/<deck>.lock.json.
 
     Builds like `build-deck --strict` (any warning stops it), then writes the packages, their
@@ -138,7 +141,7 @@ def release_command(decks: tuple[str, ...], project: Path, out: Path | None, fmt
 
 
 def _run(
-    project: Path,
+    project: Path | None,
     out: Path | None,
     decks: tuple[str, ...],
     *,
@@ -154,6 +157,7 @@ def _run(
 ) -> None:
     from .build import UnknownDeck, build  # here, so that --help and --version start at once
 
+    project = _project(project)
     try:
         result = build(
             project,
@@ -237,6 +241,55 @@ def _release_line(plan: DeckPlan) -> str:
         "`build-deck release` makes release 1"
     )
     return f"{plan.label}: {summary or 'note types updated'}{after}"
+
+
+def _project(given: Path | None) -> Path:
+    """The project named by --project, or the nearest folder with decks/ from here upward."""
+    if given is not None:
+        return given
+    try:
+        return find_root(Path("."))
+    except NoProject:
+        click.echo(
+            "decks: not found here or in any folder above; start a project with `build-deck init`", err=True
+        )
+        sys.exit(1)
+
+
+@main.command(name="init", context_settings=CONTEXT)
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("."), required=False)
+@click.option("--name", help="The deck's name in Anki  [default: from the folder's name]")
+@click.option(
+    "--identity",
+    help="Namespace of the notes' identities, never to change once released  [default: the name's "
+    "slug and a random suffix]",
+)
+def init_command(folder: Path, name: str | None, identity: str | None) -> None:
+    """Start a deck project in FOLDER (default: here) and build its first draft.
+
+    Writes a deck file, an example card file that shows every kind of card, .gitignore, a
+    release workflow, a README for members, JSON Schemas for editors and requirements.txt.
+    Existing files are never overwritten.
+    """
+    from . import scaffold
+
+    try:
+        made = scaffold.create(folder, name, identity)
+    except (scaffold.ProjectExists, scaffold.BadName) as e:
+        raise click.UsageError(str(e)) from None
+    except OSError as e:
+        click.echo(f"{e.filename or folder}: {e.strerror or e}", err=True)
+        sys.exit(1)
+    for rel in made.written:
+        click.echo(f"  wrote {folder / rel}")
+    for rel in made.kept:
+        click.echo(f"  kept  {folder / rel} (it exists)")
+    click.echo(f"{made.name}: identity '{made.identity}' in {folder / made.deck_file}")
+    _run(folder, None, ())
+    click.echo(
+        "Next: edit the cards in cards/, watch them with `build-deck serve`, "
+        "and `build-deck release` when they are ready."
+    )
 
 
 def _show(out: Path | None, project: Path, name: str) -> str:

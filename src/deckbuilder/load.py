@@ -434,7 +434,11 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
     deck_paths = sorted((root / "decks").glob("*.y*ml")) if (root / "decks").is_dir() else []
     if not deck_paths:
         problems.append(
-            Diagnostic(Location("decks", 0), "no deck files (decks/*.yaml) found", code="no-decks")
+            Diagnostic(
+                Location("decks", 0),
+                "no deck files (decks/*.yaml) found; start a project with `build-deck init`",
+                code="no-decks",
+            )
         )
     decks = []
     for path in deck_paths:
