@@ -84,6 +84,7 @@ BROKEN_DECKS = {
     "lint-typo": "name: D\nlint: {max_words: 3}\n",
     "lint-not-a-number": "name: D\nlint: {max_answer_words: many}\n",
     "empty-name-part": "name: 'A::'\n",
+    "scripts-not-a-flag": "name: D\nallow_scripts: sometimes\n",
 }
 GOOD_CARDS = "cards:\n  - id: good\n    front: Q\n    back: A\n"
 

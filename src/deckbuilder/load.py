@@ -140,7 +140,7 @@ class _Checker:
         if value is None or value.data is None:
             return False
         if value.kind != "bool" or not isinstance(value.data, bool):
-            self.error(value.line, f"{what}: '{key}' must be true or false", code="not-a-flag")
+            self.error(value, f"{what}: '{key}' must be true or false", code="not-a-flag")
             return False
         return value.data
 

@@ -41,6 +41,7 @@ DECK_DOCS = {
     "output": "File name of the package in dist/ (default: a slug of the name).",
     "note_type_version": "Bump to release note types with a new field list (every note is new).",
     "lint": "Rubric limits for the lint; a limit not named is off.",
+    "allow_scripts": "true lets card fields carry script (<script>, on… attributes); default false.",
 }
 LINT_DOCS = {
     "max_answer_words": "Longest answer, in words, outside of `extra`.",
@@ -139,6 +140,7 @@ def deck_file_schema() -> dict[str, Any]:
                 "output": {"type": "string", "pattern": f"^{OUTPUT_NAME.pattern}$"},
                 "note_type_version": whole,
                 "lint": lint,
+                "allow_scripts": {"type": ["boolean", "null"]},
             },
         ),
     }
