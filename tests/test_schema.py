@@ -37,7 +37,13 @@ def test_the_schemas_are_valid_and_name_the_loaders_keys() -> None:
     assert card["properties"]["type"]["enum"] == list(CARD_TYPES)
     assert tuple(DECK_FILE["properties"]) == DECK_KEYS
     assert tuple(DECK_FILE["properties"]["lint"]["properties"]) == LINT_KEYS
-    assert all(p["description"] for p in card["properties"].values())
+    # Every key described and typed: a key the loader learns needs its line in schema.py.
+    assert schema.CARD_FILE_DOCS.keys() == set(CARD_FILE_KEYS)
+    assert schema.CARD_DOCS.keys() == set(CARD_KEYS)
+    assert schema.DECK_DOCS.keys() == set(DECK_KEYS)
+    assert schema.LINT_DOCS.keys() == set(LINT_KEYS)
+    for properties in (CARD_FILE["properties"], card["properties"], DECK_FILE["properties"]):
+        assert [key for key, p in properties.items() if set(p) == {"description"}] == []
 
 
 def _card_files() -> list[Path]:
@@ -85,6 +91,7 @@ BROKEN_DECKS = {
     "lint-not-a-number": "name: D\nlint: {max_answer_words: many}\n",
     "empty-name-part": "name: 'A::'\n",
     "scripts-not-a-flag": "name: D\nallow_scripts: sometimes\n",
+    "homepage-not-http": "name: D\nhomepage: ftp://example.org\n",
 }
 GOOD_CARDS = "cards:\n  - id: good\n    front: Q\n    back: A\n"
 
