@@ -629,3 +629,25 @@ def test_locked_fails_on_a_draft(sample: Path) -> None:
         "decks/sample.lock.json: the cards of Sample Deck differ from release 1; run `build-deck "
         "release` and commit the lock file"
     )
+
+
+def test_the_description_and_the_preview_say_which_release(sample: Path) -> None:
+    deck = sample / "decks" / "sample.yaml"
+    deck.write_text(deck.read_text() + "homepage: https://example.org/deck/releases\n")
+    assert run("release", "--project", sample).exit_code == 0
+    cards = sample / "cards" / "basics.yaml"
+    cards.write_text(cards.read_text().replace("back: Paris", "back: Paris, France"))
+    assert run("--project", sample, "--preview").exit_code == 0
+    page = (sample / "dist" / "sample.html").read_text()
+    assert re.search(
+        r'<small>Draft after release 1 · built \d{4}-\d\d-\d\d · new releases: <a href="https://example.org/'
+        r'deck/releases">https://example.org/deck/releases</a></small>',
+        page,
+    )
+    assert "· draft (after release 1)" in page
+    deck.write_text(deck.read_text().replace("https://example.org/deck/releases", "javascript:alert(1)"))
+    result = run("--project", sample, "--check")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "decks/sample.yaml:7:11: deck file: 'homepage' must be an https:// or http:// address"
+    )

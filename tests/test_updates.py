@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -507,3 +508,52 @@ def test_twenty_drafts_then_one_release(
     assert [note.fields[-1] for note in log.updated] == ["capital-of-france"]
     assert note_by_id(author, "capital-of-france")["Back"] == "Paris, on the Seine"
     assert json.loads(lock_path.read_text())["release"] == 2
+
+
+def test_a_member_who_skips_a_release_learns_everything_from_the_newest_notes(
+    group: tuple[Path, Collection],
+) -> None:
+    """Release 1 imported; releases 2 (removal, rename, move) and 3 (an edit) made; only 3 imported."""
+    root, col = group
+    before = scheduling(col)
+    revlog = col.db.scalar("select count() from revlog")
+    cards = root / "cards" / "basics.yaml"
+    edit(cards, "  - id: term-latency\n", "  - id: term-latency-definition\n    was: term-latency\n")
+    edit(cards, "  - id: code-sample\n", "  - id: code-sample\n    deck: Code\n")
+    extra = root / "cards" / "extra" / "more.yaml"
+    text = extra.read_text()
+    extra.write_text(text[: text.index("  - id: extra-table")])
+    assert "release 2: 1 changed, 1 renamed, 1 removed" in release(root)
+    edit(cards, "back: Paris", "back: Paris, on the Seine")
+    assert "release 3: 1 changed" in release(root)
+
+    log = import_package(col, root / "dist" / "sample.apkg")
+    assert sorted(n.fields[-1] for n in log.updated) == [
+        "capital-of-france",
+        "code-sample",
+        "term-latency-definition",
+    ]
+    assert list(log.new) == [] and list(log.conflicting) == []
+    assert col.note_count() == 9  # no duplicates: the renamed note is the same note
+    assert note_by_id(col, "capital-of-france")["Back"] == "Paris, on the Seine"
+    assert note_by_id(col, "math-sample")["Extra"] == "my own mnemonic"
+    after = scheduling(col)
+    assert {cid: after[cid] for cid in before} == before
+    assert col.db.scalar("select count() from revlog") == revlog
+    description = col.decks.get(col.decks.id_for_name("Sample Deck"))["desc"]
+    assert re.search(r"<small>Release 3 · \d{4}-\d\d-\d\d</small></p>$", description)
+
+    notes = (root / "dist" / "sample.release-notes.md").read_text()
+    assert notes.startswith("# Sample Deck — release 3 (")
+    assert "## Changed (1)\n\n- `capital-of-france` — What is the capital of France? (Back)\n" in notes
+    assert "Removed" not in notes.split("## Coming from an earlier release")[0]
+    catch_up = notes.split("## Coming from an earlier release")[1]
+    assert "### If you have release 2" not in catch_up  # release 2's members read the changes above
+    assert catch_up.split("### If you have release 1\n\n")[1].splitlines()[:2] == [
+        '- Removed since: search `"ID:extra-table"`, then delete or suspend them.',
+        '- Moved to another subdeck since: search `"ID:code-sample"`, select the cards and use Change Deck.',
+    ]
+    # The searches find what they say, in the member's own collection.
+    assert len(col.find_notes('"ID:extra-table"')) == 1
+    (moved,) = col.find_cards('"ID:code-sample"')
+    assert col.decks.name(col.get_card(moved).did) == "Sample Deck"

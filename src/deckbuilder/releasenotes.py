@@ -138,8 +138,8 @@ def _earlier_releases(plan: DeckPlan) -> list[str]:
         "## Coming from an earlier release",
         "",
         "The end of the deck's description in Anki says which release you have. Importing this "
-        "one brings every note up to date; Anki leaves the rest to you (open Browse, search, and "
-        f"act on what it finds). On release {number - 1}, do what this release changed says above.",
+        "one updates every note; below is what Anki leaves to you since your release (open "
+        f"Browse and search). On release {number - 1}, the changes above are all there is.",
     ]
     for releases, todo in groups:
         which = (
