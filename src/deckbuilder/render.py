@@ -218,19 +218,21 @@ class MarkdownRenderer:
         if not self._needs_markdown(text):
             return text
         if "![" in text or "<img" in text.lower():  # images depend on the card's folder
-            return self._convert(text, base, location, problems)
+            return self._convert(text, base, location, problems, images=True)
         # Texts repeat (a paper's citation on each of its cards): convert each once.
         if text not in self._converted:
-            self._converted[text] = self._convert(text, base, location, problems)
+            self._converted[text] = self._convert(text, base, location, problems, images=False)
         return self._converted[text]
 
-    def _convert(self, text: str, base: Path, location: Location, problems: list[Diagnostic]) -> str:
+    def _convert(
+        self, text: str, base: Path, location: Location, problems: list[Diagnostic], *, images: bool
+    ) -> str:
         self._base, self._location, self._problems = base, location, problems
         out = self._markdown.get(text)
         if out is None:
             out = self.md.reset().convert(text)
-        # Markdown images and raw <img> tags alike: local files become packed media.
-        out = _IMG_SRC.sub(self._rewrite_src, out)
+        if images:  # Markdown images and raw <img> tags alike: local files become packed media.
+            out = _IMG_SRC.sub(self._rewrite_src, out)
         whole = _SINGLE_PARAGRAPH.fullmatch(out)
         return whole.group(1) if whole else out
 
