@@ -7,13 +7,18 @@ from outside the project, nothing written on failure. Nothing in this module is 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from .test_preview import CHROMIUM, Browser
 
 SECRET = "TOP-SECRET-0xC0FFEE"
 GOOD_CARDS = "cards:\n  - id: one\n    front: Q\n    back: A\n"
@@ -382,3 +387,120 @@ def tempfile_dir() -> str:
     import tempfile
 
     return tempfile.gettempdir()
+
+
+# The preview shows hostile HTML without running it
+# ----------------------------------------------------------------------------------------
+
+MARK = "top.document.documentElement.dataset.pwned = 'yes'; top.document.title = 'pwned'; alert(1)"
+HOSTILE_HTML = {
+    "img-onerror": f'<img src="data:image/png;base64,AAAA" onerror="{MARK}">',
+    "details-ontoggle": f'<details open ontoggle="{MARK}"><summary>s</summary>x</details>',
+    "svg-onbegin": f'<svg width="9" height="9"><animate onbegin="{MARK}" attributeName="x" dur="1s"/></svg>',
+    "iframe-srcdoc": f'<iframe srcdoc="<script>{MARK}</script>"></iframe>',
+    "script": f"<script>{MARK}</script>",
+    "refresh": '<meta http-equiv="refresh" content="0;url=https://example.org/">',
+    "restyle": "<style>body, html { display: none !important; background: red !important; }</style>",
+    "cover": '<div id="cover" style="position:fixed;inset:0;z-index:2147483647;background:red">cover</div>',
+    "javascript-link": f'<a id="js" href="javascript:{MARK}">js</a>',
+    "top-link": '<a id="top" target="_top" href="data:text/html,navigated">top</a>',
+    "form": '<form action="data:text/html,sent"><button id="send">send</button></form>',
+    "base": '<base href="https://example.org/">',
+    "tracker": '<img src="https://example.org/pixel.png">',
+}
+
+
+def hostile_project(project: Callable[..., Path], allow: bool) -> Path:
+    cards = "cards:\n" + "".join(
+        f"  - id: {name}\n    front: '{name} {html.replace(chr(39), chr(39) * 2)}'\n    back: A\n"
+        for name, html in HOSTILE_HTML.items()
+    )
+    description = "".join(HOSTILE_HTML.values()).replace("'", "''")
+    deck = f"{DECK}description: '{description}'\n" + ("allow_scripts: true\n" if allow else "")
+    root = project(cards=cards)
+    (root / "decks" / "test.yaml").write_text(deck)
+    return root
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    assert CHROMIUM is not None, "the hostile preview tests need Chromium (.ci/install-chromium.sh)"
+    browser = Browser(CHROMIUM)
+    yield browser
+    browser.close()
+
+
+def click_in_frame(b: Browser, tile: str, selector: str) -> None:
+    """A real mouse click on an element inside a card's frame."""
+    find = (
+        "[...document.querySelectorAll('.tile')].find(t => "
+        f"t.querySelector('.note-id').textContent === {json.dumps(tile)})"
+    )
+    b.js(f"{find}.scrollIntoView({{block: 'center'}})")
+    b.wait_for(
+        f"(f => !!(f && f.contentDocument && f.contentDocument.getElementById('qa')))"
+        f"({find}.querySelector('iframe'))"
+    )
+    box = b.js(
+        f"(() => {{ const t = {find}; const f = t.querySelector('iframe');"
+        f" const e = f.contentDocument.querySelector({json.dumps(selector)});"
+        " const a = f.getBoundingClientRect(), r = e.getBoundingClientRect();"
+        " return [a.x + r.x + r.width / 2, a.y + r.y + r.height / 2]; })()"
+    )
+    for kind in ("mousePressed", "mouseReleased"):
+        b.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
+
+
+@pytest.mark.parametrize("allow", [True, False], ids=["allowed-scripts", "failed-build"])
+def test_preview_runs_no_card_html(project: Callable[..., Path], chromium: Browser, allow: bool) -> None:
+    root = hostile_project(project, allow)
+    result = deckbuilder(root, "--preview")
+    assert result.code == (0 if allow else 1), result.err
+    page = root / "dist" / "test-deck.html"
+    text = page.read_text(encoding="utf-8")
+    assert "'unsafe-inline'" not in re.search(r"script-src[^;\"]*", text).group()  # type: ignore[union-attr]
+    chromium.open(page)
+    url = chromium.js("location.href")
+    chromium.js("document.getElementById('answers').click()")
+    chromium.js("document.getElementById('answers').click()")
+    for tile, selector in (("javascript-link", "#js"), ("top-link", "#top"), ("form", "#send")):
+        click_in_frame(chromium, tile, selector)
+    time.sleep(1.5)  # a refresh of 0 s, a toggle or an animation would have happened by now
+    assert chromium.js("location.href") == url
+    assert chromium.js("document.documentElement.dataset.pwned") is None
+    assert chromium.js("document.title") == "Test Deck — preview"
+    assert chromium.js("document.querySelectorAll('.tile').length") == len(HOSTILE_HTML)
+    # Every card and the description are shown, each in a frame with its own document.
+    frames = chromium.js("[...document.querySelectorAll('iframe')].map(f => f.getAttribute('sandbox'))")
+    assert len(frames) == len(HOSTILE_HTML) + 1
+    assert all("allow-scripts" not in sandbox and "allow-top-navigation" not in sandbox for sandbox in frames)
+    # Nothing restyled or covered the page outside its card.
+    assert chromium.js("getComputedStyle(document.body).display") == "block"
+    assert chromium.js("getComputedStyle(document.body).backgroundColor") != "rgb(255, 0, 0)"
+    chromium.js("document.getElementById('search').scrollIntoView({block: 'center'})")
+    assert (
+        chromium.js(
+            "(() => { const r = document.getElementById('search').getBoundingClientRect();"
+            " return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2).id; })()"
+        )
+        == "search"
+    )
+    assert "Card scripts do not run in the preview" in chromium.js("document.body.innerText")
+    events = [e.get("method") for e in chromium.events]
+    assert "Page.javascriptDialogOpening" not in events
+    # The tracker image is asked for, and refused by the page's policy before it leaves.
+    remote = {
+        e["params"]["requestId"]
+        for e in chromium.events
+        if e.get("method") == "Network.requestWillBeSent"
+        and not e["params"]["request"]["url"].startswith(("file:", "data:", "about:"))
+    }
+    blocked = {
+        e["params"]["requestId"]
+        for e in chromium.events
+        if e.get("method") == "Network.loadingFailed" and e["params"].get("blockedReason") == "csp"
+    }
+    answered = {
+        e["params"]["requestId"] for e in chromium.events if e.get("method") == "Network.responseReceived"
+    }
+    assert remote and remote <= blocked and not remote & answered

@@ -527,13 +527,13 @@ def card_text(b: Browser, note_id: str, nth: int = 0) -> str:
     value: str = b.js(
         "[...document.querySelectorAll('.tile')]"
         f".filter(t => t.querySelector('.note-id').textContent === {json.dumps(note_id)})"
-        f"[{nth}].querySelector('.card-host').shadowRoot.querySelector('#qa').innerText"
+        f"[{nth}].querySelector('.card-host iframe').contentDocument.querySelector('#qa').innerText"
     )
     return value
 
 
 HOSTS = "document.querySelectorAll('.card-host')"
-FIRST_CARD = "getComputedStyle(document.querySelector('.card-host').shadowRoot.querySelector('.card'))"
+FIRST_CARD = "getComputedStyle(document.querySelector('.card-host iframe').contentDocument.body)"
 
 
 def shown_count(b: Browser) -> int:
@@ -547,12 +547,13 @@ def test_browser_shows_every_card(browser: Browser, built: tuple[DeckPlan, Path]
     assert shown_count(browser) == plan.card_count == 11
     assert browser.js("document.getElementById('count').textContent") == "11 cards"
     assert browser.js("+document.getElementById('total').dataset.total") == plan.card_count
-    roots = browser.js(f"[...{HOSTS}].map(h => h.shadowRoot.firstElementChild.className)")
+    roots = browser.js(f"[...{HOSTS}].map(h => h.querySelector('iframe').contentDocument.body.className)")
     assert roots[:3] == ["card card1", "card card1", "card card2"]
     # The package's CSS applies inside each card: the note type sets the card's font size.
     assert browser.js(f"{FIRST_CARD}.fontSize") == "20px"
     browser.click("#answers")
-    images = f"[...{HOSTS}].flatMap(h => [...h.shadowRoot.querySelectorAll('img')])"
+    docs = f"[...{HOSTS}].map(h => h.querySelector('iframe').contentDocument)"
+    images = f"{docs}.flatMap(d => [...d.querySelectorAll('img')])"
     browser.wait_for(
         f"{images}.every(i => i.complete && i.naturalWidth > 0 && i.src.startsWith('data:image/png'))"
     )
@@ -602,7 +603,7 @@ def test_browser_night_mode(browser: Browser, built: tuple[DeckPlan, Path]) -> N
     browser.click("#night")
     assert browser.js(CARD_BACKGROUND) == "rgb(28, 28, 30)"  # its .nightMode.card
     assert browser.js("getComputedStyle(document.body).backgroundColor") != page_light
-    classes = browser.js(f"[...{HOSTS}].map(h => h.shadowRoot.querySelector('.card').className)")
+    classes = browser.js(f"[...{HOSTS}].map(h => h.querySelector('iframe').contentDocument.body.className)")
     assert all(c.split()[2:] == ["nightMode", "night_mode"] for c in classes), classes
     browser.click("#night")
     assert browser.js(CARD_BACKGROUND) == "rgb(253, 253, 253)"

@@ -1,16 +1,18 @@
 """`--preview`: one self-contained HTML page showing every card of a package as Anki shows it.
 
 Each card is rendered in Python from the note type's own templates (ankitemplate.py, which
-follows Anki's renderer). In the page, each card lives in a shadow root of its own with the
-package's note-type CSS untouched, its root element classed `card cardN` like Anki's `<body>`,
-plus `nightMode night_mode` in night mode. Images are inlined as data: URIs; the page loads
-nothing from anywhere (its Content-Security-Policy forbids it).
+follows Anki's renderer). In the page, each card is a document of its own in a frame sandboxed
+without scripts, with the package's note-type CSS untouched and `<body class="card cardN">` like
+Anki's, plus `nightMode night_mode` in night mode. Card HTML is untrusted: in its frame none of
+its script runs and it cannot navigate, restyle or cover the page. Images are inlined as data:
+URIs; the page loads nothing from anywhere and runs only its own script (its
+Content-Security-Policy allows nothing else).
 """
 
 from __future__ import annotations
 
 import base64
-import mimetypes
+import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from .ankitemplate import (
     render,
     type_answer,
 )
+from .media import sniff
 from .model import Diagnostic
 from .notetypes import NoteType
 from .output import write_atomic
@@ -123,8 +126,31 @@ def _subdeck(top: str, deck: str) -> str:
 
 
 def _data_uri(path: Path) -> str:
-    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+    content = path.read_bytes()
+    kind = sniff(content)  # the type its bytes are (the build packs only known media)
+    mime = kind.mime if kind is not None else "application/octet-stream"
+    return f"data:{mime};base64,{base64.b64encode(content).decode('ascii')}"
+
+
+def shown_html(html: str) -> str:
+    """Card or description HTML as the page shows it: every side of every card and the deck's
+    description pass through here on their way into the page (one place to hook into)."""
+    return html
+
+
+def content_security_policy(scripts: list[str]) -> str:
+    """The page's CSP: nothing loads from anywhere; only the page's own scripts run.
+
+    No 'unsafe-inline' for script: an inline handler or `javascript:` URL anywhere is refused,
+    and card frames (which inherit this policy) can load only data: images and fonts.
+    """
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in scripts
+    )
+    return (
+        "default-src 'none'; img-src data:; font-src data:; media-src data:; style-src 'unsafe-inline'; "
+        f"script-src {hashes}; base-uri 'none'; form-action 'none'; object-src 'none'"
+    )
 
 
 def _subdeck_options(cards: list[PreviewCard]) -> list[tuple[str, str, int]]:
@@ -158,13 +184,19 @@ def render_page(plan: DeckPlan, diagnostics: list[Diagnostic]) -> str:
     data: dict[str, Any] = {
         "noteTypes": [{"name": nt.name, "css": nt.css} for nt in plan.note_types],
         "media": {name: _data_uri(path) for name, path in sorted(plan.content.media.items())},
-        "cards": [{"q": c.question, "a": c.answer, "nt": c.note_type, "ord": c.ord} for c in cards],
+        "cards": [
+            {"q": shown_html(c.question), "a": shown_html(c.answer), "nt": c.note_type, "ord": c.ord}
+            for c in cards
+        ],
+        "description": shown_html(plan.content.description),
     }
     tag_counts = Counter(tag for c in cards for tag in c.tags)
     has_math = any(_MATH.search(c.answer) or _MATH.search(c.question) for c in cards)
+    page_js = f"\n{raw['preview.js']}\n"  # exactly the text between <script> and </script>
     return env.get_template("preview.html").render(
+        csp=Markup(content_security_policy([page_js])),
         deck_name=plan.content.deck_name,
-        description=Markup(plan.content.description),
+        has_description=bool(plan.content.description.strip()),
         note_count=len(plan.content.notes),
         cards=cards,
         media_count=len(plan.content.media),
@@ -178,7 +210,7 @@ def render_page(plan: DeckPlan, diagnostics: list[Diagnostic]) -> str:
         data=data,
         has_math=has_math,
         page_css=Markup(raw["preview.css"]),
-        page_js=Markup(raw["preview.js"]),
+        page_js=Markup(page_js),
     )
 
 
