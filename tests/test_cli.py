@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -639,10 +640,12 @@ def test_the_description_and_the_preview_say_which_release(sample: Path) -> None
     cards.write_text(cards.read_text().replace("back: Paris", "back: Paris, France"))
     assert run("--project", sample, "--preview").exit_code == 0
     page = (sample / "dist" / "sample.html").read_text()
-    assert re.search(
+    data = re.search(r'<script type="application/json" id="deck-data">(.*?)</script>', page, re.S)
+    assert data is not None
+    assert re.search(  # the description, shown in a sandboxed frame
         r'<small>Draft after release 1 · built \d{4}-\d\d-\d\d · new releases: <a href="https://example.org/'
         r'deck/releases">https://example.org/deck/releases</a></small>',
-        page,
+        json.loads(data.group(1))["description"],
     )
     assert "· draft (after release 1)" in page
     deck.write_text(deck.read_text().replace("https://example.org/deck/releases", "javascript:alert(1)"))
