@@ -1,4 +1,4 @@
-"""The release workflows: this repository's, and the one README gives a deck repository of its own."""
+"""The release workflows: this repository's, and the one `build-deck init` gives a deck repository."""
 
 from __future__ import annotations
 
@@ -14,48 +14,31 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from .conftest import DATA, REPO
+from .conftest import REPO
 
 BUILD_DECK = Path(sys.executable).with_name("build-deck")
+SKELETON_WORKFLOW = REPO / "src" / "deckbuilder" / "skeleton" / "release.yml"
 
 
-def readme_section(title: str) -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    start = text.index(f"### {title}\n")
-    end = min(i for i in (text.find("\n## ", start), text.find("\n### ", start + 4), len(text)) if i >= 0)
-    return text[start:end]
-
-
-def deck_repository_workflow() -> dict[str, Any]:
-    (block,) = re.findall(r"```yaml\n(.*?)```", readme_section("A deck repository of its own"), re.S)
-    workflow: dict[str, Any] = yaml.safe_load(block)
-    return workflow
-
-
-def run_steps(workflow: dict[str, Any]) -> list[str]:
+def run_steps(path: Path) -> list[str]:
+    workflow: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     return [step["run"] for step in workflow["jobs"]["release"]["steps"] if "run" in step]
 
 
 def test_this_repositorys_workflow_builds_the_checkout_locked() -> None:
-    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "release.yml").read_text())
-    steps = "\n".join(run_steps(workflow))
+    steps = "\n".join(run_steps(REPO / ".github" / "workflows" / "release.yml"))
     assert "pip install -c constraints.txt -e ." in steps  # the MLE deck lives next to the code
     assert ".venv/bin/build-deck --strict --locked" in steps
 
 
-def test_the_deck_repository_workflow_pins_deckbuilder() -> None:
-    install, build, publish = run_steps(deck_repository_workflow())
-    assert "-e ." not in install
-    (requirement,) = re.findall(r'"(deckbuilder @ [^"]+)"', install)
-    parsed = Requirement(requirement)
-    assert parsed.name == "deckbuilder" and parsed.url is not None
-    assert parsed.url.startswith("git+https://github.com/") and parsed.url.endswith("@COMMIT")
-    assert "-c constraints.txt" in install
-    # The set-up README gives authors is the workflow's own install.
-    (setup,) = re.findall(r"```sh\n(.*?)```", readme_section("A deck repository of its own"), re.S)
-    assert install.strip().splitlines()[-1] in setup
-    assert build.strip() == ".venv/bin/build-deck --strict --locked"
-    assert "gh release create" in publish
+def test_a_deck_repository_installs_a_pinned_deckbuilder() -> None:
+    install, build, *_ = run_steps(SKELETON_WORKFLOW)
+    assert "-e ." not in install and "pip install -r requirements.txt" in install
+    assert build.startswith(".venv/bin/build-deck --strict --locked")
+    (line,) = re.findall(r"^deckbuilder @ \S+$", (REPO / "README.md").read_text(), re.M)
+    requirement = Requirement(line)  # the line README tells a deck repository to pin
+    assert requirement.name == "deckbuilder" and requirement.url is not None
+    assert requirement.url.startswith("git+https://github.com/") and requirement.url.endswith("@COMMIT")
 
 
 def git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -78,11 +61,11 @@ def git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def run_step(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """A workflow step as GitHub runs it (bash -e), with this checkout's build-deck as .venv/bin's."""
-    (cwd / ".venv" / "bin").mkdir(parents=True, exist_ok=True)
-    link = cwd / ".venv" / "bin" / "build-deck"
-    if not link.exists():
-        link.symlink_to(BUILD_DECK)
+    """A workflow step as GitHub runs it (bash -e), this checkout's build-deck standing in .venv/bin."""
+    bin_dir = cwd / ".venv" / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    if not (bin_dir / "build-deck").exists():
+        (bin_dir / "build-deck").symlink_to(BUILD_DECK)
     env = {**os.environ, "GITHUB_REF_NAME": "v1"}
     return subprocess.run(
         ["bash", "-e", "-c", script], cwd=cwd, capture_output=True, text=True, env=env, check=False
@@ -91,40 +74,54 @@ def run_step(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_a_deck_repository_releases_from_a_tag(tmp_path: Path) -> None:
-    """Made as README says: cards, a release, a tag; the workflow's build step on a clone of the tag."""
+    """Made as README says: init, the pinned requirement, a release, a tag; the workflow on a clone."""
     author = tmp_path / "author"
-    for part in ("decks", "cards", "images", "templates"):
-        shutil.copytree(DATA / "sample" / part, author / part)
-    shutil.copy(REPO / "constraints.txt", author / "constraints.txt")
-    (author / ".gitignore").write_text("dist/\n.venv/\n")
+    done = subprocess.run([BUILD_DECK, "init", str(author), "--name", "Group Deck"], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    requirements = author / "requirements.txt"
+    pinned = re.sub(
+        r"^deckbuilder==\S+$",
+        "deckbuilder @ git+https://github.com/OWNER/deckbuilder@COMMIT",
+        requirements.read_text(),
+        flags=re.M,
+    )
+    requirements.write_text(pinned)
+    for line in pinned.splitlines():
+        if line and not line.startswith("#"):
+            Requirement(line)  # pip would read every line
+    assert (author / ".github" / "workflows" / "release.yml").read_text() == SKELETON_WORKFLOW.read_text()
     git(author, "init", "-q", "-b", "main")
     subprocess.run([BUILD_DECK, "release"], cwd=author, check=True, capture_output=True)
     git(author, "add", "-A")
     git(author, "commit", "-qm", "release 1")
     git(author, "tag", "v1")
-    cards = author / "cards" / "basics.yaml"
-    cards.write_text(cards.read_text().replace("back: Paris", "back: Paris, France"))
-    git(author, "commit", "-qam", "an edit, not released")
+    cards = author / "cards" / "example.yaml"
+    text = cards.read_text()
+    cards.write_text(text + "  - id: unreleased\n    front: Not released yet?\n    back: No.\n")
+    git(author, "commit", "-qam", "a card, not released")
     git(author, "tag", "v2")
 
-    _, build, publish = run_steps(deck_repository_workflow())
+    _, build, *checks, publish = run_steps(SKELETON_WORKFLOW)
     ci = tmp_path / "ci"
     git(tmp_path, "clone", "-q", "--branch", "v1", str(author), str(ci))
     done = run_step(build, ci)
-    assert done.returncode == 0, done.stderr
-    assert "release 1: no changes since" in done.stdout
-    assert git(ci, "status", "--porcelain").stdout == ""  # CI never writes the lock
-    assert sorted(p.name for p in (ci / "dist").iterdir()) == ["sample.apkg", "sample.release-notes.md"]
-    notes = publish.splitlines()[0]  # the step's first line gathers the notes it publishes
-    assert run_step(notes, ci).returncode == 0
-    assert (ci / "release-notes.md").read_text().startswith("# Sample Deck — release 1 (")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert git(ci, "status", "--porcelain").stdout == "?? .venv/\n"  # CI never writes the lock
+    for check in checks:
+        assert run_step(check, ci).returncode == 0
+    assert sorted(p.name for p in (ci / "dist").iterdir()) == [
+        "group-deck.apkg",
+        "group-deck.release-notes.md",
+    ]
+    gather = publish.splitlines()[0]  # the notes it publishes; `gh` itself needs GitHub
+    assert run_step(gather, ci).returncode == 0
+    assert (ci / "release-notes.md").read_text().startswith("# Group Deck — release 1 (")
 
     shutil.rmtree(ci)
     git(tmp_path, "clone", "-q", "--branch", "v2", str(author), str(ci))
     done = run_step(build, ci)
     assert done.returncode == 1
-    assert done.stderr.splitlines()[0] == (
-        "decks/sample.lock.json: the cards of Sample Deck differ from release 1; run `build-deck "
-        "release` and commit the lock file"
+    assert (
+        "the cards of Group Deck differ from release 1; run `build-deck release`" in done.stdout + done.stderr
     )
     assert not (ci / "dist").exists()
