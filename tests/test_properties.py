@@ -7,6 +7,7 @@ import re
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -129,3 +130,34 @@ def test_plain_text_shortcut_matches_markdown(text: str) -> None:
     finally:
         render.PLAIN_TEXT = saved
     assert fast == slow
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_a_damaged_lock_is_a_located_problem(
+    data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Whatever happens to a lock's text, reading it gives its state or located problems, never a crash."""
+    from deckbuilder.model import DeckSpec, LintLimits
+
+    valid = dump(LockState(identity="x", release=1, time=1_700_000_000, built=1_700_000_000)).decode()
+    text = data.draw(
+        st.one_of(
+            st.text(max_size=200),
+            st.builds(
+                lambda cut, junk, at: valid[:at] + junk + valid[at + cut :],
+                st.integers(0, 20),
+                st.text(alphabet='{}[]",:0123456789-<=>|\ufeff\n abcegilmnorstu', max_size=20),
+                st.integers(0, len(valid)),
+            ),
+        )
+    )
+    root = tmp_path_factory.mktemp("lock")
+    (root / "decks").mkdir()
+    (root / "decks" / "x.lock.json").write_text(text, encoding="utf-8")
+    spec = DeckSpec("X", "x", 0, "", (), "x.apkg", 1, 0, LintLimits(), Location("decks/x.yaml", 1))
+    problems: list[Diagnostic] = []
+    Lock.for_deck(root, spec, problems)
+    for problem in problems:
+        assert problem.location.path == "decks/x.lock.json" and problem.location.line >= 1
+        assert "\n" not in str(problem)

@@ -178,6 +178,12 @@ def test_released_field_list_is_frozen_and_a_version_bump_releases_new_notes(
     notes = (root / "dist" / "sample.release-notes.md").read_text()
     assert "## Added (9)" in notes
     assert 'note:"Sample Deck: Basic" OR note:"Sample Deck: Basic and reversed"' in notes
+    # A member still on release 1 when release 3 comes learns of the replaced note types too.
+    edit(root / "cards" / "basics.yaml", "back: Paris", "back: Paris, France")
+    release(root)
+    notes = (root / "dist" / "sample.release-notes.md").read_text()
+    line = notes.split("### If you have release 1\n\n")[1].splitlines()[0]
+    assert line.startswith('- Note types replaced since: search `note:"Sample Deck: Basic" OR ')
 
 
 def sha256(path: Path) -> str:
