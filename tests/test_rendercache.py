@@ -235,5 +235,43 @@ def test_script_findings_come_from_the_cache_and_are_still_errors(
     assert first.exit_code == second.exit_code == 1
     assert "carries script (an event handler onclick= on <b>)" in first.stderr
     assert first.stderr == second.stderr
-    assert len(stored) == 4  # the HTML of the front and of the back, and what the check found in each
+    # The HTML of the front and of the back, what the check found in each, the parsed card file.
+    assert len(stored) == 5
     assert entries(render_cache_dir) == stored
+
+
+def test_a_card_file_is_parsed_once_for_its_bytes(
+    make_project: Callable[..., Path], render_cache_dir: Path
+) -> None:
+    card_file = "cards:\n  - id: a\n    front: 'Q?'\n    back: A\n    frnot: typo\n"
+    root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": card_file})
+    first = run("--project", root, "--check")
+    assert first.exit_code == 1
+    assert "cards/c.yaml:5:5: card 'a': unknown key 'frnot' (did you mean 'front'?)" in first.stderr
+    stored = entries(render_cache_dir)
+    assert any('"frnot' in value for value in stored.values())  # the file's problems are kept too
+    assert run("--project", root, "--check").stderr == first.stderr  # from the cache
+    # The same bytes under another name are another file: its problems name it.
+    (root / "cards" / "c.yaml").rename(root / "cards" / "moved.yaml")
+    moved = run("--project", root, "--check")
+    assert "cards/moved.yaml:5:5: card 'a': unknown key 'frnot'" in moved.stderr
+    assert "cards/c.yaml" not in moved.stderr
+    (root / "cards" / "moved.yaml").write_text(card_file.replace("frnot", "extra"), encoding="utf-8")
+    assert run("--project", root, "--check").exit_code == 0
+
+
+def test_a_damaged_card_file_entry_is_parsed_again(
+    make_project: Callable[..., Path], render_cache_dir: Path
+) -> None:
+    root = make_project(
+        {"decks/d.yaml": "name: D\n", "cards/c.yaml": "cards:\n  - id: a\n    front: Q\n    back: A\n"}
+    )
+    clean = run("--project", root, "--check")
+    for forged in ('{"not": "ours"}', "[1, 2]", '[{"tuple": [{"model": "Path", "fields": {}}]}, []]', "nope"):
+        with sqlite3.connect(render_cache_dir / "render.sqlite") as db:
+            for (key,) in db.execute("SELECT key FROM entries").fetchall():
+                # Consistent checks: only the content can tell these entries are not a card file's.
+                check = rendercache._check(key, forged)
+                db.execute("UPDATE entries SET html = ?, check_ = ? WHERE key = ?", (forged, check, key))
+        again = run("--project", root, "--check")
+        assert again.exit_code == 0 and again.stdout == clean.stdout, forged

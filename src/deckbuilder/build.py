@@ -82,12 +82,12 @@ def build(
     root = root.resolve()
     out = (out or root / "dist").resolve()
     problems: list[Diagnostic] = []
-    project = load_project(root, problems)
+    render_cache = RenderCache(cache_dir(), fingerprint(markdown_settings())) if cache else None
+    project = load_project(root, problems, render_cache)
     selected = select_decks(project, names)
     templates = TemplateSet(root)
     templates.check_override_names(problems)
     renderer = MarkdownRenderer(root, MediaFiles())
-    render_cache = RenderCache(cache_dir(), fingerprint(markdown_settings())) if cache else None
     all_cards = [card for cards in project.card_files.values() for card in cards]
     renderer.convert_ahead(all_cards, render_cache, default_workers() if workers is None else workers)
     rendered = {

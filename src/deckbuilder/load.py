@@ -24,6 +24,7 @@ from .model import (
     Project,
 )
 from .projectfiles import refusal
+from .rendercache import RenderCache, decode_loaded, encode_loaded
 from .yamlsource import Value, YamlProblems, read_yaml
 
 CARD_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -204,10 +205,12 @@ def _noun(value: Value) -> str:
     return {"seq": "list", "map": "mapping", "null": "empty value"}.get(value.kind, value.kind)
 
 
-def load_card_file(path: Path, rel: str, problems: list[Diagnostic]) -> tuple[Card, ...]:
-    """Read one card file; append what is wrong with it to `problems`."""
+def load_card_file(
+    path: Path, rel: str, problems: list[Diagnostic], raw: bytes | None = None
+) -> tuple[Card, ...]:
+    """Read one card file (or `raw`, its bytes); append what is wrong with it to `problems`."""
     try:
-        root = read_yaml(path, rel, problems)
+        root = read_yaml(path, rel, problems, raw)
     except YamlProblems as e:
         problems.extend(e.diagnostics)
         return ()
@@ -425,11 +428,12 @@ def _lint_limits(check: _Checker, value: Value | None) -> LintLimits:
     )
 
 
-def load_project(root: Path, problems: list[Diagnostic]) -> Project:
+def load_project(root: Path, problems: list[Diagnostic], cache: RenderCache | None = None) -> Project:
     """Load every deck file and every card file they use; report problems to `problems`.
 
     What could be read is returned even when there are problems, so that later stages can
-    report theirs in the same run.
+    report theirs in the same run. With a `cache`, a card file whose bytes were loaded before
+    is not parsed again.
     """
     deck_paths = sorted((root / "decks").glob("*.y*ml")) if (root / "decks").is_dir() else []
     if not deck_paths:
@@ -488,7 +492,7 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
                 card_files[rel] = ()
                 continue
             try:
-                card_files[rel] = load_card_file(root / rel, rel, problems)
+                card_files[rel] = _load_card_file(root / rel, rel, problems, cache)
             except OSError as e:
                 problems.append(
                     Diagnostic(Location(rel, 0), f"cannot be read: {e.strerror or e}", code="file-unreadable")
@@ -507,6 +511,26 @@ def load_project(root: Path, problems: list[Diagnostic]) -> Project:
     return Project(
         decks=tuple(decks), card_files=card_files, deck_files=deck_files, unused_card_files=tuple(unused)
     )
+
+
+def _load_card_file(
+    path: Path, rel: str, problems: list[Diagnostic], cache: RenderCache | None
+) -> tuple[Card, ...]:
+    """load_card_file, or what it made of these very bytes in an earlier build."""
+    if cache is None:
+        return load_card_file(path, rel, problems)
+    raw = path.read_bytes()
+    key = f"{rel}\0{hashlib.sha256(raw).hexdigest()}"
+    kept = cache.lookup([key], "card-file").get(key)
+    loaded = decode_loaded(kept) if kept is not None else None
+    if loaded is not None:
+        cards, found = loaded
+    else:
+        found = []
+        cards = load_card_file(path, rel, found, raw)
+        cache.store({key: encode_loaded(cards, found)}, "card-file")
+    problems.extend(found)
+    return cards
 
 
 def _glob(root: Path, pattern: str) -> list[Path]:

@@ -12,13 +12,18 @@ was written by something else or fails its checks is ignored and rebuilt, never 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
+from typing import Any
+
+from .model import Card, Diagnostic, Location
 
 CACHE_DIR_ENV = "DECKBUILDER_CACHE_DIR"
 """Overrides the cache folder (tests, CI)."""
@@ -166,6 +171,53 @@ class RenderCache:
         """The store misbehaved: build without it."""
         self.close()
         self._new.clear()
+
+
+_MODEL = {cls.__name__: cls for cls in (Card, Diagnostic, Location)}
+
+
+def encode_loaded(cards: tuple[Card, ...], diagnostics: list[Diagnostic]) -> str:
+    """A card file's cards and problems as JSON, for the cache."""
+    return json.dumps([_encode(cards), _encode(diagnostics)], ensure_ascii=False)
+
+
+def decode_loaded(text: str) -> tuple[tuple[Card, ...], list[Diagnostic]] | None:
+    """What encode_loaded wrote, or None for anything else."""
+    try:
+        cards, diagnostics = (_decode(part) for part in json.loads(text))
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(cards, tuple) or not all(isinstance(card, Card) for card in cards):
+        return None
+    if not isinstance(diagnostics, list) or not all(isinstance(d, Diagnostic) for d in diagnostics):
+        return None
+    return cards, diagnostics
+
+
+def _encode(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        encoded = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"model": type(value).__name__, "fields": encoded}
+    if isinstance(value, tuple):
+        return {"tuple": [_encode(item) for item in value]}
+    if isinstance(value, list):
+        return [_encode(item) for item in value]
+    if isinstance(value, dict):
+        return {"dict": {key: _encode(item) for key, item in value.items()}}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    if isinstance(value, dict):
+        if "tuple" in value:
+            return tuple(_decode(item) for item in value["tuple"])
+        if "dict" in value:
+            return {key: _decode(item) for key, item in value["dict"].items()}
+        cls = _MODEL[value["model"]]
+        return cls(**{key: _decode(item) for key, item in value["fields"].items()})
+    return value
 
 
 def _check(key: bytes, html: object) -> bytes:

@@ -56,14 +56,14 @@ class YamlProblems(Exception):
         super().__init__("\n".join(map(str, diagnostics)))
 
 
-def read_yaml(path: Path, rel: str, problems: list[Diagnostic]) -> Value:
-    """Load `path`; raise YamlProblems if it cannot be read at all.
+def read_yaml(path: Path, rel: str, problems: list[Diagnostic], raw: bytes | None = None) -> Value:
+    """Load `path` (or `raw`, its bytes already read); raise YamlProblems if it cannot be read.
 
     Problems inside a readable file (duplicate keys, forbidden tags) go to `problems` and the
     offending entry is left out, so the rest of the file is still checked.
     """
     try:
-        raw = path.read_bytes()
+        raw = path.read_bytes() if raw is None else raw
     except OSError as e:  # unreadable: reported with the other files' problems
         raise YamlProblems(
             [Diagnostic(Location(rel, 0), f"cannot read: {e.strerror or e}", code="file-unreadable")]
