@@ -311,9 +311,18 @@ def study_card(entry: dict[str, Any], decks: list[str]) -> None:
         data["shot"] = screenshot(f"{base}-a")
         # Easy: the card leaves today's queue, so the session shows each new card once.
         reviewer._answerCard(4)
-        later(100, lambda: study_card(entry, decks))
+        later(100, lambda: next_card(entry, decks, card.id))
 
     poll(PROBE_JS, question)
+
+
+def next_card(entry: dict[str, Any], decks: list[str], answered: int) -> None:
+    """Wait until the reviewer has moved on from the card just answered."""
+    reviewer = mw.reviewer
+    if mw.state == "review" and reviewer.card is not None and reviewer.card.id == answered:
+        later(100, lambda: next_card(entry, decks, answered))
+    else:
+        study_card(entry, decks)
 
 
 def after_session(decks: list[str]) -> None:
