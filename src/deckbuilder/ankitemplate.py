@@ -526,7 +526,12 @@ def _numbers(nodes: Iterable[str | _Cloze]) -> Iterator[int]:
 def cloze_numbers(texts: Iterable[str]) -> set[int]:
     """Cloze numbers (from 1) used in any of the texts."""
     # Most fields hold no deletion at all: no "{{c" means no cloze token to find.
-    return {n for text in texts if "{{c" in text for n in _numbers(_parse_clozes(text))}
+    return {n for text in texts if "{{c" in text for n in _numbers_in(text)}
+
+
+@functools.lru_cache(maxsize=1024)  # a note's text is asked about several times in a row
+def _numbers_in(text: str) -> frozenset[int]:
+    return frozenset(_numbers(_parse_clozes(text)))
 
 
 # What Anki's reviewer does with [[type:Field]]

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .model import Card, Diagnostic, Location
 
@@ -173,51 +173,63 @@ class RenderCache:
         self._new.clear()
 
 
-_MODEL = {cls.__name__: cls for cls in (Card, Diagnostic, Location)}
-
-
 def encode_loaded(cards: tuple[Card, ...], diagnostics: list[Diagnostic]) -> str:
-    """A card file's cards and problems as JSON, for the cache."""
-    return json.dumps([_encode(cards), _encode(diagnostics)], ensure_ascii=False)
+    """A card file's cards and problems as JSON rows, for the cache."""
+    rows = [[_row(card) for card in cards], [_row(d) for d in diagnostics]]
+    return json.dumps(rows, ensure_ascii=False)
 
 
 def decode_loaded(text: str) -> tuple[tuple[Card, ...], list[Diagnostic]] | None:
     """What encode_loaded wrote, or None for anything else."""
     try:
-        cards, diagnostics = (_decode(part) for part in json.loads(text))
-    except (ValueError, TypeError, KeyError):
+        cards, diagnostics = json.loads(text)
+        return tuple(_make(Card, row) for row in cards), [_make(Diagnostic, row) for row in diagnostics]
+    except (ValueError, TypeError, KeyError):  # KeyError: a field of a type this does not know
         return None
-    if not isinstance(cards, tuple) or not all(isinstance(card, Card) for card in cards):
-        return None
-    if not isinstance(diagnostics, list) or not all(isinstance(d, Diagnostic) for d in diagnostics):
-        return None
-    return cards, diagnostics
 
 
-def _encode(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        encoded = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return {"model": type(value).__name__, "fields": encoded}
-    if isinstance(value, tuple):
-        return {"tuple": [_encode(item) for item in value]}
-    if isinstance(value, list):
-        return [_encode(item) for item in value]
-    if isinstance(value, dict):
-        return {"dict": {key: _encode(item) for key, item in value.items()}}
-    return value
+def _row(item: Card | Diagnostic) -> list[Any]:
+    return [
+        [*astuple(value)] if isinstance(value, Location) else value
+        for value in (getattr(item, f.name) for f in dataclasses.fields(item))
+    ]
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_decode(item) for item in value]
-    if isinstance(value, dict):
-        if "tuple" in value:
-            return tuple(_decode(item) for item in value["tuple"])
-        if "dict" in value:
-            return {key: _decode(item) for key, item in value["dict"].items()}
-        cls = _MODEL[value["model"]]
-        return cls(**{key: _decode(item) for key, item in value["fields"].items()})
-    return value
+def astuple(location: Location) -> tuple[str, int, int]:
+    return (location.path, location.line, location.column)
+
+
+_T = TypeVar("_T", Card, Diagnostic)
+
+
+def _make(cls: type[_T], row: list[Any]) -> _T:
+    """One model object from its row, every value checked against the field's declared type."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    if not isinstance(row, list) or len(row) != len(names):
+        raise ValueError("not a row of this model")
+    values: dict[str, Any] = {}
+    for name, value in zip(names, row, strict=True):
+        kind = _FIELD_TYPES[cls][name]
+        if kind == "Location":
+            path, line, column = value
+            if not (isinstance(path, str) and isinstance(line, int) and isinstance(column, int)):
+                raise ValueError("not a location")
+            value = Location(path, line, column)
+        elif kind == "tuple[str, ...]":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError("not a list of strings")
+            value = tuple(value)
+        elif kind == "dict[str, int]":
+            if not isinstance(value, dict) or not all(isinstance(v, int) for v in value.values()):
+                raise ValueError("not a mapping to numbers")
+        elif not isinstance(value, _PLAIN[kind]):
+            raise ValueError(f"not a {kind}")
+        values[name] = value
+    return cls(**values)
+
+
+_PLAIN: dict[str, type] = {"str": str, "int": int, "bool": bool}
+_FIELD_TYPES = {cls: {f.name: str(f.type) for f in dataclasses.fields(cls)} for cls in (Card, Diagnostic)}
 
 
 def _check(key: bytes, html: object) -> bytes:
