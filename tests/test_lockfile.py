@@ -231,3 +231,56 @@ def test_two_releases_on_parallel_branches_give_the_way_out(repo: Path) -> None:
     data = json.loads(lock.read_text())
     assert {"alice-card", "bob-card"} <= data["notes"].keys() and data["release"] == 3
     assert run("--project", repo, "--locked").exit_code == 0
+
+
+def test_the_identity_is_free_until_the_first_release(sample: Path) -> None:
+    deck = sample / "decks" / "sample.yaml"
+    original = deck.read_text()
+    for identity in ("first-choice", "second-choice"):
+        deck.write_text(original.replace("name: Sample Deck\n", f"name: Sample Deck\nidentity: {identity}\n"))
+        result = run("--project", sample)
+        assert result.exit_code == 0, result.output
+        assert f"the identity '{identity}' is free to change until `build-deck release`" in result.stdout
+    released(sample)
+    deck.write_text(deck.read_text().replace("second-choice", "third-choice"))
+    result = run("--project", sample)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0].endswith(
+        "Set 'identity: second-choice' (an identity is free to change only before the first release)"
+    )
+
+
+def conflicted(ours: str, theirs: str, base: str = "") -> str:
+    middle = f"||||||| base\n{base}" if base else ""
+    return f"<<<<<<< HEAD\n{ours}{middle}=======\n{theirs}>>>>>>> feature\n"
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "base", "keep", "then"),
+    [
+        (
+            '{"format": 2, "release": 3}\n',
+            '{"format": 2, "release": 2}\n',
+            "",
+            "HEAD's lock: `git checkout --ours",
+            "from feature as release 4",
+        ),
+        (
+            '{"format": 2, "release": 2}\n',
+            '{"format": 2, "release": 4}\n',
+            '{"format": 2, "release": 1}\n',
+            "feature's lock: `git checkout --theirs",
+            "from HEAD as release 5",
+        ),
+    ],
+)
+def test_the_way_out_of_a_conflict_keeps_the_newer_side(
+    ours: str, theirs: str, base: str, keep: str, then: str
+) -> None:
+    from deckbuilder.lockfile import LockConflict, parse
+
+    with pytest.raises(LockConflict) as caught:
+        parse(conflicted(ours, theirs, base), LOCK)
+    assert caught.value.line == 1
+    assert "releases were made on two branches (HEAD: release " in str(caught.value)
+    assert f"Keep {keep} -- {LOCK}`" in str(caught.value) and then in str(caught.value)
