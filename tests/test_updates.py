@@ -563,3 +563,28 @@ def test_a_member_who_skips_a_release_learns_everything_from_the_newest_notes(
     assert len(col.find_notes('"ID:extra-table"')) == 1
     (moved,) = col.find_cards('"ID:code-sample"')
     assert col.decks.name(col.get_card(moved).did) == "Sample Deck"
+
+
+def test_a_note_renamed_and_then_removed_is_found_by_the_id_the_member_has(
+    group: tuple[Path, Collection],
+) -> None:
+    root, col = group
+    cards = root / "cards" / "basics.yaml"
+    edit(cards, "  - id: term-latency\n", "  - id: latency\n    was: term-latency\n")
+    release(root)
+    edit(
+        cards,
+        "  - id: latency\n    was: term-latency\n",
+        "  - id: latency-time\n    was: [latency, term-latency]\n",
+    )
+    release(root)
+    text = cards.read_text()
+    start = text.index("  - id: latency-time")
+    cards.write_text(text[:start] + text[text.index("  - id: ", start + 1) :])
+    assert "release 4: 1 removed" in release(root)
+    import_package(col, root / "dist" / "sample.apkg")  # the member had release 1
+    notes = (root / "dist" / "sample.release-notes.md").read_text()
+    line = notes.split("### If you have release 1\n\n")[1].splitlines()[0]
+    search = line.split("`")[1]
+    assert search == '"ID:latency-time" OR "ID:latency" OR "ID:term-latency"'
+    assert len(col.find_notes(search)) == 1  # the note is still 'term-latency' in their collection

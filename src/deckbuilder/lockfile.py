@@ -111,10 +111,23 @@ class LockState:
             if isinstance(e, NoteEntry) and e.added <= release
         ]
         return ToDo(
-            removed=tuple(card_id for card_id, e in kept if e.removed > release),
+            removed=tuple(
+                i for card_id, e in kept if e.removed > release for i in self._ids(card_id, release)
+            ),
             moved=tuple(card_id for card_id, e in kept if not e.removed and e.moved > release),
             replaced_note_types=replaced.note_types if replaced else (),
         )
+
+    def _ids(self, card_id: str, since: int) -> list[str]:
+        """The note's id, then the ids it had in `since` and later (renames a member skipped)."""
+        ids = [card_id]
+        for new in ids:  # grows as it goes: a chain of renames
+            ids += sorted(
+                old
+                for old, e in self.notes.items()
+                if isinstance(e, RenamedEntry) and e.renamed_to == new and e.release > since
+            )
+        return ids
 
 
 @dataclass(frozen=True)
@@ -122,7 +135,7 @@ class ToDo:
     """What a member does by hand after an import (Anki never deletes or moves existing cards)."""
 
     removed: tuple[str, ...] = ()
-    """Card ids of notes to delete or suspend."""
+    """Card ids of notes to delete or suspend (with the ids they had then, for notes renamed since)."""
     moved: tuple[str, ...] = ()
     """Card ids of notes whose cards to move to their new subdeck."""
     replaced_note_types: tuple[str, ...] = ()
