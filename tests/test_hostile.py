@@ -504,3 +504,78 @@ def test_preview_runs_no_card_html(project: Callable[..., Path], chromium: Brows
         e["params"]["requestId"] for e in chromium.events if e.get("method") == "Network.responseReceived"
     }
     assert remote and remote <= blocked and not remote & answered
+
+
+# One build at a time: the package and the lock come from the same build
+# ----------------------------------------------------------------------------------------
+
+
+def _package_mods(apkg: Path, tmp: Path) -> set[int]:
+    import sqlite3
+    import zipfile
+
+    db = tmp / "collection.anki2"
+    with zipfile.ZipFile(apkg) as z:
+        db.write_bytes(z.read("collection.anki2"))
+    conn = sqlite3.connect(db)
+    try:
+        return {mod for (mod,) in conn.execute("select mod from notes")}
+    finally:
+        conn.close()
+        db.unlink()
+
+
+def _spawn(root: Path, *args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "deckbuilder", *args, "--project", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **env},
+    )
+
+
+def test_concurrent_releases_never_mix(project: Callable[..., Path], tmp_path: Path) -> None:
+    root = project()
+    first = int(time.time()) - 10_000
+    assert deckbuilder(root, "release", env={"SOURCE_DATE_EPOCH": str(first)}).code == 0
+    for trial in range(4):
+        cards = root / "cards" / "c.yaml"
+        cards.write_text(GOOD_CARDS.replace("back: A", f"back: A{trial}"))
+        epochs = (first + 100 * trial + 10, first + 100 * trial + 20)
+        procs = [_spawn(root, "release", env={"SOURCE_DATE_EPOCH": str(e)}) for e in epochs]
+        outcomes = [(p.wait(timeout=60), p.stderr.read().decode()) for p in procs]  # type: ignore[union-attr]
+        codes = sorted(code for code, _ in outcomes)
+        assert codes == [0, 1], outcomes  # one released; the other found nothing left to release
+        assert all("Traceback" not in err for _, err in outcomes)
+        lock = json.loads((root / "decks" / "test.lock.json").read_text())
+        winner = epochs[[code for code, _ in outcomes].index(0)]
+        assert lock["built"] == winner
+        assert max(_package_mods(root / "dist" / "test-deck.apkg", tmp_path)) == winner
+
+
+def test_a_second_build_waits_for_the_first(project: Callable[..., Path]) -> None:
+    import fcntl
+
+    root = project()
+    holder = os.open(root, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # what a running build holds
+    try:
+        proc = _spawn(root, "build", env={})
+        time.sleep(2)
+        assert proc.poll() is None  # still waiting
+        assert not (root / "dist").exists()
+    finally:
+        os.close(holder)
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr is not None
+    assert proc.stderr.read().decode().splitlines()[0] == (
+        "another build of this project is running: waiting for it…"
+    )
+    assert (root / "dist" / "test-deck.apkg").is_file()
+    # A check writes nothing and never waits.
+    holder = os.open(root, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        assert deckbuilder(root, "--check", timeout=30).code == 0
+    finally:
+        os.close(holder)

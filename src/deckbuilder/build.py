@@ -15,6 +15,7 @@ from typing import ParamSpec, TypeVar
 
 from . import releasenotes
 from .activecontent import scripts_in
+from .buildlock import one_build_at_a_time
 from .lint import lint
 from .load import load_project
 from .lock import Lock, NoteInput, NoteTypeInput
@@ -58,6 +59,33 @@ class BuildResult:
 
 @_without_gc
 def build(
+    root: Path,
+    out: Path | None = None,
+    names: Sequence[str] = (),
+    *,
+    check: bool = False,
+    run_lint: bool = False,
+    strict: bool = False,
+    preview: bool = False,
+    cache: bool = True,
+    workers: int | None = None,
+    release: bool = False,
+    locked: bool = False,
+    on_wait: Callable[[], None] | None = None,
+) -> BuildResult:
+    """Build the project (see `_build`), one writing build of a project at a time.
+
+    A build that writes waits for any other build of the same project (calling `on_wait` once
+    if it has to), so that the packages and lock it writes come from one build alone.
+    """
+    options = {"check": check, "run_lint": run_lint, "strict": strict, "preview": preview, "cache": cache}
+    if check:
+        return _build(root, out, names, workers=workers, release=release, locked=locked, **options)
+    with one_build_at_a_time(root.resolve(), on_wait):
+        return _build(root, out, names, workers=workers, release=release, locked=locked, **options)
+
+
+def _build(
     root: Path,
     out: Path | None = None,
     names: Sequence[str] = (),

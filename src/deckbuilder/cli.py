@@ -170,6 +170,7 @@ def _run(
             cache=cache,
             release=release,
             locked=locked,
+            on_wait=lambda: click.echo("another build of this project is running: waiting for it…", err=True),
         )
     except UnknownDeck as e:
         raise click.UsageError(str(e)) from None
