@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -579,3 +580,111 @@ def test_a_second_build_waits_for_the_first(project: Callable[..., Path]) -> Non
         assert deckbuilder(root, "--check", timeout=30).code == 0
     finally:
         os.close(holder)
+
+
+# Nothing a user can do ends in a traceback: odd output streams, Ctrl-C at any moment
+# ----------------------------------------------------------------------------------------
+
+
+def _build_output(root: Path, *args: str, **popen: Any) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "deckbuilder", *args, "--project", str(root)],
+        capture_output="stdout" not in popen,
+        timeout=60,
+        check=False,
+        **popen,
+    )
+
+
+def test_stdout_full_closed_broken_or_not_utf8(project: Callable[..., Path]) -> None:
+    root = project()
+    deck = root / "decks" / "test.yaml"
+    deck.write_text("name: Dëck → ☃\n")
+    cards = root / "cards" / "c.yaml"
+    before = b""
+    for trial, stdout in enumerate(("full", "closed", "pipe")):
+        cards.write_text(GOOD_CARDS.replace("back: A", f"back: A{trial}"))
+        if stdout == "full":
+            with open("/dev/full", "w") as full:
+                proc = _build_output(root, "release", stdout=full, stderr=subprocess.PIPE)
+        elif stdout == "closed":
+            proc = subprocess.run(
+                f"exec {sys.executable} -m deckbuilder release --project {root} >&-",
+                shell=True,
+                stderr=subprocess.PIPE,
+                timeout=60,
+                check=False,
+            )
+        else:  # a pipe whose reader is gone before anything is written
+            r, w = os.pipe()
+            os.close(r)
+            with os.fdopen(w, "wb") as broken:
+                proc = _build_output(root, "release", stdout=broken, stderr=subprocess.PIPE)
+        err = proc.stderr.decode()
+        assert proc.returncode == 0, (stdout, err)  # the release was written: no failure reported
+        assert "Traceback" not in err and "Exception ignored" not in err, err
+        released = (root / "decks" / "test.lock.json").read_bytes()
+        assert released != before, stdout  # the release was made
+        before = released
+    for encoding in ("ascii", "latin-1"):
+        proc = _build_output(root, "--check", env={**os.environ, "PYTHONIOENCODING": encoding, "LC_ALL": "C"})
+        assert proc.returncode == 0, proc.stderr
+        assert b"Traceback" not in proc.stderr
+        assert b"D" in proc.stdout and b"\\u2603" in proc.stdout  # escaped, not an error
+
+
+def _holds(pid: int, root: Path) -> bool:
+    """Whether process `pid` has the project folder open (a build takes its lock first)."""
+    try:
+        return any(os.readlink(fd) == str(root) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+
+
+def test_ctrl_c_at_any_moment(project: Callable[..., Path], tmp_path: Path) -> None:
+    import signal
+
+    two = "".join(f"  - id: n{i}\n    front: Q{i} `x = {i}`\n    back: A\n" for i in range(300))
+    root = project({"cards/more.yaml": f"cards:\n{two}"})
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    assert _build_output(root, "release", env=env).returncode == 0
+    lock = (root / "decks" / "test.lock.json").read_bytes()
+    package = (root / "dist" / "test-deck.apkg").read_bytes()
+    cards = root / "cards" / "c.yaml"
+    delays = [0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 1.0, 1.5, 2.5, 5.0]
+    outcomes: list[int] = []
+    for trial, delay in enumerate(delays):
+        cards.write_text(GOOD_CARDS.replace("back: A", f"back: A{trial}"))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "deckbuilder", "release", "--project", str(root)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        # From the moment the build holds the project (Python's own start-up is not ours to handle).
+        deadline = time.monotonic() + 30
+        while not _holds(proc.pid, root) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        text = err.decode()
+        outcomes.append(proc.returncode)
+        assert "Traceback" not in text, (delay, text)
+        # 1 after "Aborted!"; -SIGINT seen under heavy load, also after "Aborted!".
+        assert proc.returncode in (0, 1, -signal.SIGINT), (delay, proc.returncode, text)
+        if proc.returncode != 0:
+            assert text.rstrip().endswith("Aborted!"), (delay, proc.returncode, text)
+        new_lock = (root / "decks" / "test.lock.json").read_bytes()
+        new_package = (root / "dist" / "test-deck.apkg").read_bytes()
+        # Either the whole release landed, or nothing of it did.
+        assert (new_lock == lock) == (new_package == package), delay
+        if new_lock != lock:
+            built = json.loads(new_lock)["built"]
+            assert max(_package_mods(root / "dist" / "test-deck.apkg", tmp_path)) == built
+        lock, package = new_lock, new_package
+        leftovers = [p for p in (*root.rglob(".*"), *tmp.iterdir()) if p.name != ".gitignore"]
+        assert leftovers == [], (delay, leftovers)
+    assert 0 in outcomes and set(outcomes) - {0}, outcomes  # interrupted early, and too late to matter

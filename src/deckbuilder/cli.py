@@ -7,6 +7,7 @@ and `build-deck mle-interview` keep working (a deck named like a subcommand: `bu
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ import click
 from . import __version__, report
 from .model import DeckError, Diagnostic
 from .projectroot import NoProject, find_root
+from .streams import forgiving_streams
 
 if TYPE_CHECKING:
     from .plan import DeckPlan
@@ -291,6 +293,32 @@ def init_command(folder: Path, name: str | None, identity: str | None) -> None:
         "Next: edit the cards in cards/, watch them with `build-deck serve`, "
         "and `build-deck release` when they are ready."
     )
+
+
+def run() -> None:
+    """The `build-deck` program: `main` with output that cannot fail and Ctrl-C as `Aborted!`.
+
+    Writing to a closed, full or broken stdout never fails a build that has written its
+    files: the exit status is the build's.
+    """
+    out, err = forgiving_streams()
+    code: int | str | None = 0
+    try:
+        main(prog_name="build-deck")
+    except KeyboardInterrupt:  # before or after click's own handling, which says the same
+        click.echo("Aborted!", err=True)
+        code = 1
+    except SystemExit as e:
+        code = e.code
+    # The work is done: a Ctrl-C now (Python restores its default action while exiting) would
+    # kill the process without a word and turn its status into a failure.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    out.flush()
+    if out.error is not None and err.error is None:
+        reason = out.error.strerror or str(out.error)
+        click.echo(f"stdout: could not write the summary ({reason}); the command did not fail", err=True)
+    err.flush()
+    sys.exit(code)
 
 
 def _show(out: Path | None, project: Path, name: str) -> str:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+# Ctrl-C or a kill during the writes would leave some targets new and others old, or a staged
+# file behind: they wait until every file is in place (then they act as usual).
+_DEFERRED = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)}
 
 
 def write_atomic(path: Path, content: bytes) -> None:
@@ -18,6 +26,23 @@ def write_all(files: dict[Path, bytes]) -> None:
     touched. Only the final renames can fail half-way, which needs the folder to break between
     two renames in it.
     """
+    with _signals_deferred():
+        _write_all(files)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _write_all(files: dict[Path, bytes]) -> None:
     staged: dict[Path, Path] = {}
     try:
         for target, content in files.items():

@@ -118,6 +118,13 @@ def _convert_in_worker(texts: list[str]) -> list[str]:
     return [_worker_md.reset().convert(text) for text in texts]
 
 
+def _ignore_interrupts() -> None:
+    """Ctrl-C is the main process's to handle: a worker would print a traceback of its own."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def convert_all(texts: list[str], md: markdown.Markdown, workers: int) -> list[str]:
     """Markdown -> HTML of each text, in order; with worker processes when there are many.
 
@@ -133,7 +140,7 @@ def convert_all(texts: list[str], md: markdown.Markdown, workers: int) -> list[s
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     size = -(-len(texts) // (workers * 4))  # a few chunks per worker evens out their loads
     chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_interrupts) as pool:
         return [html for chunk in pool.map(_convert_in_worker, chunks) for html in chunk]
 
 
