@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -293,6 +294,55 @@ def init_command(folder: Path, name: str | None, identity: str | None) -> None:
         "Next: edit the cards in cards/, watch them with `build-deck serve`, "
         "and `build-deck release` when they are ready."
     )
+
+
+@main.command(name="serve", context_settings=CONTEXT)
+@_DECKS
+@_PROJECT
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free port).",
+)
+@click.option("--no-cache", is_flag=True, help="Render every card afresh, without the render cache.")
+def serve_command(decks: tuple[str, ...], project: Path | None, port: int, no_cache: bool) -> None:
+    """Preview the drafts live: rebuild on every save and reload the open browser tab.
+
+    Serves the preview of every deck (or only the DECKs named) on http://127.0.0.1:PORT/.
+    Builds are drafts in a temporary folder: dist/ and the lock are never written. Errors show in
+    the terminal and on the page. Ctrl-C stops.
+    """
+    from .build import UnknownDeck
+    from .serve import Outcome, serve
+
+    root = _project(project)
+    colour = report.use_colour(sys.stderr)
+
+    def ready(url: str) -> None:
+        click.echo(f"Serving on {url} — Ctrl-C stops")
+
+    def built(outcome: Outcome) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        for line in report.lines(outcome.diagnostics, "text", root, colour=colour):
+            click.echo(line, err=True, color=colour)
+        errors = sum(not d.warning for d in outcome.diagnostics)
+        if outcome.result is None:
+            click.echo(f"{stamp} {errors} error{'s' if errors != 1 else ''}; the page shows them", err=True)
+            return
+        for plan in outcome.result.decks:
+            click.echo(f"{stamp} {plan.spec.name}: {len(plan.content.notes)} notes, {plan.card_count} cards")
+        click.echo(f"{stamp} built in {outcome.seconds:.1f} s")
+
+    try:
+        serve(root, decks, port, ready, built, cache=not no_cache)
+    except UnknownDeck as e:
+        raise click.UsageError(str(e)) from None
+    except OSError as e:  # the port is taken
+        click.echo(f"{e.filename or f'127.0.0.1:{port}'}: {e.strerror or e}; try another --port", err=True)
+        sys.exit(1)
+    click.echo("Stopped.")
 
 
 def run() -> None:

@@ -92,6 +92,7 @@ CODES: dict[str, str] = {
     "not-locked": "`--locked` and the cards differ from the last release",
     "source-date-epoch": "an unusable SOURCE_DATE_EPOCH",
     "write-failed": "the preview of a failed build could not be written",
+    "unknown-deck": "`build-deck serve DECK`: the deck was renamed while serving",
     # Lint (warnings)
     "lint-answer-words": "an answer (or a deletion) over `max_answer_words`",
     "lint-list-items": "an answer list over `max_list_items`",
