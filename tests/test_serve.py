@@ -107,7 +107,9 @@ def shown_front(note_id: str) -> str:
     return (
         "(() => { const t = [...document.querySelectorAll('.tile')].find(t => "
         f"t.querySelector('.note-id').textContent === '{note_id}'); "
-        "return t ? t.querySelector('.card-host').shadowRoot.querySelector('#qa').innerText : ''; })()"
+        "const f = t && t.querySelector('.card-host iframe'); "
+        "const qa = f && f.contentDocument && f.contentDocument.querySelector('#qa'); "
+        "return qa ? qa.innerText : ''; })()"
     )
 
 
