@@ -235,8 +235,9 @@ def test_script_findings_come_from_the_cache_and_are_still_errors(
     assert first.exit_code == second.exit_code == 1
     assert "carries script (an event handler onclick= on <b>)" in first.stderr
     assert first.stderr == second.stderr
-    # The HTML of the front and of the back, what the check found in each, the parsed card file.
-    assert len(stored) == 5
+    # The HTML of the front and of the back, what the check found in each, the parsed card file,
+    # the note's check by Anki's rules (the script error is not one of those).
+    assert len(stored) == 6
     assert entries(render_cache_dir) == stored
 
 
@@ -267,7 +268,12 @@ def test_a_damaged_card_file_entry_is_parsed_again(
         {"decks/d.yaml": "name: D\n", "cards/c.yaml": "cards:\n  - id: a\n    front: Q\n    back: A\n"}
     )
     clean = run("--project", root, "--check")
-    for forged in ('{"not": "ours"}', "[1, 2]", '[{"tuple": [{"model": "Path", "fields": {}}]}, []]', "nope"):
+    for forged in (
+        '{"not": "ours"}',
+        "[[1], 2]",
+        '[{"tuple": [{"model": "Path", "fields": {}}]}, []]',
+        "nope",
+    ):
         with sqlite3.connect(render_cache_dir / "render.sqlite") as db:
             for (key,) in db.execute("SELECT key FROM entries").fetchall():
                 # Consistent checks: only the content can tell these entries are not a card file's.
@@ -275,3 +281,16 @@ def test_a_damaged_card_file_entry_is_parsed_again(
                 db.execute("UPDATE entries SET html = ?, check_ = ? WHERE key = ?", (forged, check, key))
         again = run("--project", root, "--check")
         assert again.exit_code == 0 and again.stdout == clean.stdout, forged
+
+
+def test_a_note_that_passed_its_check_is_checked_again_once_it_changes(
+    make_project: Callable[..., Path],
+) -> None:
+    card = "cards:\n  - id: a\n    front: '**Q**'\n    back: A\n"
+    root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": card})
+    assert run("--project", root, "--check").exit_code == 0
+    assert run("--project", root, "--check").exit_code == 0  # passed, from the cache
+    (root / "cards" / "c.yaml").write_text(card.replace("'**Q**'", "'<br>'"), encoding="utf-8")
+    broken = run("--project", root, "--check")
+    assert broken.exit_code == 1
+    assert "card 'a': 'front' shows nothing once rendered" in broken.stderr

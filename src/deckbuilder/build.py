@@ -9,7 +9,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -123,8 +123,6 @@ def _build(
         for path, cards in project.card_files.items()
     }
     scripts = _find_scripts(rendered, render_cache)
-    if render_cache is not None:
-        render_cache.save()  # even if the build fails below: the next try starts from here
     now = _now(problems)
     result = BuildResult()
     result.warnings += [
@@ -137,11 +135,15 @@ def _build(
         cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])
         if not spec.allow_scripts:
             problems.extend(_scripts(spec, cards, scripts))
-        plan = _plan_deck(root, spec, cards, templates, renderer.media, now, problems, cards_valid, release)
+        plan = _plan_deck(
+            root, spec, cards, templates, renderer.media, now, problems, cards_valid, release, render_cache
+        )
         if plan is not None:
             result.decks.append(plan)
         if run_lint or strict or check or preview:
             result.warnings += lint(cards, spec.lint)
+    if render_cache is not None:
+        render_cache.save()  # even if the build fails below: the next try starts from here
     if release and not problems and not any(plan.release.new_now for plan in result.decks):
         for plan in result.decks:
             problems.append(
@@ -272,6 +274,7 @@ def _plan_deck(
     problems: list[Diagnostic],
     cards_valid: bool,
     releasing: bool,
+    cache: RenderCache | None = None,
 ) -> DeckPlan | None:
     before = len(problems)
     lock = Lock.for_deck(root, spec, problems)
@@ -345,12 +348,62 @@ def _plan_deck(
         media={name: media.files[name] for name in sorted(used)},
         timestamp=release.time,
     )
-    total = 0
-    for (note, ords), rc in zip(card_ordinals(content), cards, strict=True):
-        if cards_valid:  # cards that failed to load would only echo their problems here
-            problems.extend(check_note(rc, note, ords))
-        total += len(ords)
+    checked = _CheckedNotes(cache, cards, content.notes)
+    all_ords = []
+    for index, ((note, ords), rc) in enumerate(zip(card_ordinals(content, checked.ords), cards, strict=True)):
+        if cards_valid and index not in checked.ords:  # failed cards would only echo their problems
+            found = list(check_note(rc, note, ords))
+            problems.extend(found)
+            if not found:
+                checked.passed(index, ords)
+        all_ords.append(ords)
+    checked.store()
+    total = sum(map(len, all_ords))
+    content = replace(content, card_ords=tuple(all_ords))
     return DeckPlan(spec, content, cards, total, release, lock, tuple(note_types.values()), draft)
+
+
+class _CheckedNotes:
+    """Notes that passed check_note in an earlier build, with genanki's cards for them.
+
+    The key holds everything check_note and genanki's card rules read: the card's type, id and
+    written text, its HTML fields, the note's fields and tags, the note type's templates. A
+    note with problems is never kept, so its problems are found (and located) afresh.
+    """
+
+    def __init__(
+        self, cache: RenderCache | None, cards: tuple[RenderedCard, ...], notes: tuple[NoteRecord, ...]
+    ) -> None:
+        self._cache = cache
+        self._keys: list[str] = []
+        self._fresh: dict[str, str] = {}
+        self.ords: dict[int, list[int]] = {}
+        """Genanki's card ordinals of each note that passed before, by index."""
+        if cache is None:
+            return
+        self._keys = [self._key(rc, note) for rc, note in zip(cards, notes, strict=True)]
+        kept = cache.lookup(self._keys, "note-check")
+        for index, key in enumerate(self._keys):
+            with contextlib.suppress(ValueError, TypeError):
+                ords = json.loads(kept[key]) if key in kept else None
+                if isinstance(ords, list) and ords and all(type(o) is int for o in ords):
+                    self.ords[index] = ords
+
+    @staticmethod
+    def _key(rc: RenderedCard, note: NoteRecord) -> str:
+        nt = note.note_type
+        card = rc.card
+        inputs = [card.type, card.id, card.text, sorted(rc.fields.items()), note.fields, bool(note.tags)]
+        inputs += [[t.front for t in nt.templates], nt.kind.fields, nt.kind.cloze]
+        return json.dumps(inputs, ensure_ascii=False)
+
+    def passed(self, index: int, ords: list[int]) -> None:
+        if self._cache is not None:
+            self._fresh[self._keys[index]] = json.dumps(ords)
+
+    def store(self) -> None:
+        if self._cache is not None:
+            self._cache.store(self._fresh, "note-check")
 
 
 _SCRIPT_WAY_OUT = "members' Anki would run it: remove it, or set allow_scripts: true in the deck file"

@@ -9,7 +9,7 @@ import json
 import sqlite3
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,12 +45,17 @@ class PackageContent:
     media: dict[str, Path]
     timestamp: int
     """Base of the package's internal note and card ids."""
+    card_ords: tuple[list[int], ...] = ()
+    """genanki's cards of each note as card_ordinals found them, or () for genanki to find again."""
 
 
 class _Note(genanki.Note):  # type: ignore[misc]
-    def __init__(self, mod: int, **kwargs: Any) -> None:
+    def __init__(self, mod: int, ords: list[int] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mod = mod
+        if ords is not None:
+            # genanki's `cards` is a cached_property: filled in, it is not worked out again.
+            self.__dict__["cards"] = [genanki.Card(ord_) for ord_ in ords]
 
     def write_to_db(self, cursor: Any, timestamp: float, deck_id: int, id_gen: Any) -> None:
         super().write_to_db(cursor, self.mod, deck_id, id_gen)
@@ -110,10 +115,18 @@ def _decks(content: PackageContent) -> dict[str, tuple[genanki.Deck, list[int]]]
     return decks
 
 
-def card_ordinals(content: PackageContent) -> Iterator[tuple[NoteRecord, list[int]]]:
-    """The cards genanki will write for each note (its own rules, checked against Anki's)."""
+def card_ordinals(
+    content: PackageContent, known: Mapping[int, list[int]] | None = None
+) -> Iterator[tuple[NoteRecord, list[int]]]:
+    """The cards genanki will write for each note (its own rules, checked against Anki's).
+
+    `known`: the cards of some notes by index, found in an earlier build of the same notes.
+    """
     models = _models(content)
-    for note in content.notes:
+    for index, note in enumerate(content.notes):
+        if known and index in known:
+            yield note, known[index]
+            continue
         probe = genanki.Note(model=models[note.note_type.id], fields=list(note.fields))
         try:
             yield note, [card.ord for card in probe.cards]
@@ -164,6 +177,7 @@ def _write_collection(conn: sqlite3.Connection, content: PackageContent) -> None
             note = content.notes[due]
             _Note(
                 note.mod,
+                content.card_ords[due] if content.card_ords else None,
                 model=models[note.note_type.id],
                 fields=list(note.fields),
                 tags=list(note.tags),

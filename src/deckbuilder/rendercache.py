@@ -44,9 +44,9 @@ def cache_dir() -> Path:
 
 
 def fingerprint(settings: str) -> bytes:
-    """What, besides a text, decides its HTML: library versions, settings, our own code."""
+    """What, besides a text, decides what is kept of it: library versions, settings, our code."""
     digest = hashlib.sha256(_SCHEMA.encode())
-    for dist in ("markdown", "pymdown-extensions", "pygments"):
+    for dist in ("markdown", "pymdown-extensions", "pygments", "pyyaml", "genanki"):
         digest.update(f"{dist}={_version(dist)};".encode())
     digest.update(settings.encode())
     package = Path(__file__).parent
