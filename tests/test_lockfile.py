@@ -100,7 +100,8 @@ def test_a_renamed_card_keeps_its_guid_check(sample: Path) -> None:
         ),
         (
             lambda d: d.update(time=4102444800, built=4102444800),
-            "the release time 4102444800 is in the future",
+            "the release time 4102444800 (2100-01-01) is in the future: a hand edit, or the releasing "
+            "machine's clock was wrong",
         ),
         (lambda d: d.update(time=253402300800), "unreadable lock file ('time' or 'release' is out of range)"),
         (
@@ -284,3 +285,13 @@ def test_the_way_out_of_a_conflict_keeps_the_newer_side(
     assert caught.value.line == 1
     assert "releases were made on two branches (HEAD: release " in str(caught.value)
     assert f"Keep {keep} -- {LOCK}`" in str(caught.value) and then in str(caught.value)
+
+
+def test_a_lock_that_links_outside_the_project_is_refused(sample: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.json"
+    outside.write_bytes(released(sample).read_bytes())
+    (sample / LOCK).unlink()
+    (sample / LOCK).symlink_to(outside)
+    result = run("--project", sample, "--check")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"{LOCK}: the lock file links to a file outside the project"

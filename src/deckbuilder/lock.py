@@ -30,6 +30,7 @@ from .lockfile import (
     parse,
 )
 from .model import DeckSpec, Diagnostic, Location
+from .projectfiles import ProjectFileError, read_project_file
 
 
 def digest(text: str) -> str:
@@ -107,10 +108,12 @@ class Lock:
         path = deck_file.with_name(f"{deck_file.stem}.lock.json")
         rel = path.relative_to(root).as_posix()
         lock = cls(path, rel, LockState())
-        if path.is_file():
+        if path.exists() or path.is_symlink():
             try:
-                lock.text = path.read_bytes().decode("utf-8")
+                lock.text = read_project_file(root, path).decode("utf-8")
                 lock.state = parse(lock.text, rel)
+            except ProjectFileError as e:
+                problems.append(Diagnostic(Location(rel, 0), f"the lock file {e}", code="lock-unreadable"))
             except LockConflict as e:
                 location = Location(rel, e.line or lock.line_of(e.key))
                 problems.append(Diagnostic(location, lock.advice(e), code="lock-conflict"))
@@ -123,10 +126,6 @@ class Lock:
             except (ValueError, RecursionError) as e:
                 line = getattr(e, "lineno", None) or 1
                 problems.append(Diagnostic(Location(rel, line), lock.advice(e), code="lock-unreadable"))
-        elif path.exists():
-            problems.append(
-                Diagnostic(Location(rel, 0), "the lock file is not a file", code="lock-unreadable")
-            )
         return lock
 
     @staticmethod

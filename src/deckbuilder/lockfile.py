@@ -8,6 +8,7 @@ enough to tell a member on any earlier release what to do since theirs.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import time
@@ -421,7 +422,12 @@ def _note_type(key: str, nt: Any) -> NoteTypeEntry:
 def _check_consistent(state: LockState, clock: int) -> None:
     """Times and release numbers that no build writes: a hand edit members would inherit."""
     if state.time > clock + _CLOCK_SLACK or state.built > clock + _CLOCK_SLACK:
-        raise LockInconsistent(f"the release time {max(state.time, state.built)} is in the future", "time")
+        when = max(state.time, state.built)
+        raise LockInconsistent(
+            f"the release time {when} ({_day(when)}) is in the future: a hand edit, or the releasing "
+            "machine's clock was wrong",
+            "time",
+        )
     for card_id, entry in state.notes.items():
         if entry.release > state.release or (isinstance(entry, NoteEntry) and entry.added > entry.release):
             raise LockInconsistent(f"note '{card_id}' names a release after release {state.release}", card_id)
@@ -434,6 +440,10 @@ def _check_consistent(state: LockState, clock: int) -> None:
     for key, nt in state.note_types.items():
         if nt.mod > state.time or nt.release > state.release:
             raise LockInconsistent(f"note type {key} has a mod or release after the release's", key)
+
+
+def _day(when: int) -> str:
+    return datetime.datetime.fromtimestamp(when, datetime.timezone.utc).date().isoformat()
 
 
 def _is_int(value: Any) -> bool:
