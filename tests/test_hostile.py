@@ -48,8 +48,12 @@ class Result:
 
     @property
     def errors(self) -> list[str]:
-        """The diagnostics (every stderr line but the count at the end)."""
-        return [line for line in self.err.splitlines() if not line.endswith("no package written.")]
+        """The diagnostics (stderr but the source lines shown under them and the count at the end)."""
+        return [
+            line
+            for line in self.err.splitlines()
+            if not line.startswith(" ") and not line.endswith("no package written.")
+        ]
 
     def assert_clean_failure(self, *expected: str) -> None:
         """Exit 1, each expected line among the diagnostics, no traceback, no secret anywhere."""
@@ -688,3 +692,77 @@ def test_ctrl_c_at_any_moment(project: Callable[..., Path], tmp_path: Path) -> N
         leftovers = [p for p in (*root.rglob(".*"), *tmp.iterdir()) if p.name != ".gitignore"]
         assert leftovers == [], (delay, leftovers)
     assert 0 in outcomes and set(outcomes) - {0}, outcomes  # interrupted early, and too late to matter
+
+
+# Bounded Markdown, one-line diagnostics, YAML read as written
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[" * 5000, "has 5000 '['; a field holds at most 50 (Markdown slows on more)"),
+        ("<a " * 2000, "has 2000 '<'; a field holds at most 100 (Markdown slows on more)"),
+        ("[a](" * 60_000, "is 240,000 characters; a field holds at most 10,000 (split it)"),
+    ],
+    ids=["brackets", "tags", "long"],
+)
+def test_markdown_bombs_are_refused_quickly(project: Callable[..., Path], text: str, expected: str) -> None:
+    root = project(cards=f"cards:\n  - id: one\n    front: Q\n    back: '{text}'\n")
+    started = time.monotonic()
+    result = deckbuilder(root, "--check")
+    assert time.monotonic() - started < 20  # unlimited, the first takes minutes
+    result.assert_clean_failure(f"cards/c.yaml:4:11: card 'one': 'back' {expected}")
+
+
+def test_the_largest_allowed_field_converts_quickly(project: Callable[..., Path]) -> None:
+    worst = ("<a [" * 50) + "<a " * 50 + "x " * 4800  # 10,000 characters, every limit reached
+    assert len(worst) <= 10_000
+    root = project(cards=f"cards:\n  - id: one\n    front: Q\n    back: '{worst}'\n")
+    started = time.monotonic()
+    result = deckbuilder(root, "--check")
+    assert result.code == 0, result.err
+    assert time.monotonic() - started < 15
+
+
+def test_every_diagnostic_is_one_line(project: Callable[..., Path]) -> None:
+    cards = (
+        'cards:\n  - id: "bad\\nsecond.yaml:1: fake"\n    front: Q\n    back: A\n'
+        '  - id: two\n    front: Q\n    back: A\n    "x\\u2028y\\ru": 1\n'
+    )
+    result = deckbuilder(root := project(cards=cards), "--check")
+    assert result.code == 1
+    heads = [line for line in result.err.splitlines() if line.startswith("cards/")]
+    assert len(heads) == 2, result.err
+    assert all("\\n" in line or "\\u2028" in line or "\\r" in line for line in heads), heads
+    assert root.exists()
+
+
+def test_yaml_11_oddities_and_line_numbers(project: Callable[..., Path]) -> None:
+    cards = (
+        "cards:\n  - id: one\n    front: Q\n    back: =\n"
+        "  - id: two\n    front: Q2\n    back: <<\n"
+        '  - id: three\n    front: "a\u2028b \u0085 c \u2029 d"\n    back: A\n'
+        "  - id: four\n    front: &x Q4\n    back: *x\n    bakc: oops\n"
+    )
+    root = project(cards=cards)
+    result = deckbuilder(root, "--check")
+    result.assert_clean_failure("cards/c.yaml:14:5: card 'four': unknown key 'bakc' (did you mean 'back'?)")
+    assert [line for line in result.errors if line.startswith("cards/") and "warning:" not in line] == [
+        "cards/c.yaml:14:5: card 'four': unknown key 'bakc' (did you mean 'back'?)"
+    ]
+    (root / "cards" / "c.yaml").write_text(cards.replace("    bakc: oops\n", ""))
+    assert deckbuilder(root).code == 0
+    from deckbuilder.load import load_card_file
+
+    problems: list[Any] = []
+    loaded = load_card_file(root / "cards" / "c.yaml", "cards/c.yaml", problems)
+    assert [c.back for c in loaded][:2] == ["=", "<<"] and problems == []
+
+
+def test_nul_in_a_card_file_is_located(project: Callable[..., Path]) -> None:
+    root = project(cards='cards:\n  - id: one\n    front: "a\x00b"\n    back: A\n')
+    deckbuilder(root, "--check").assert_clean_failure(
+        "cards/c.yaml:3:14: the control character U+0000 is not allowed in YAML; remove it "
+        "(inside double quotes an escape like \\t can stand for one)"
+    )

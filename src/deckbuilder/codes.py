@@ -29,6 +29,7 @@ CODES: dict[str, str] = {
     "required": "a required key is missing",
     "empty": "a required text is empty",
     "control-character": "text holds a control character Anki cannot store",
+    "too-long": "a text over 10,000 characters, 50 `[` or 100 `<` (Markdown would take too long)",
     "bad-tag": "a tag is not one word, or `tags` is not a list",
     "bad-id": "a card id is not lowercase letters, digits and `-`",
     "bad-type": "an unknown card type",

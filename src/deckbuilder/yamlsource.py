@@ -6,6 +6,7 @@ compose the node graph (with libyaml where available) and walk it ourselves.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,14 @@ def read_yaml(path: Path, rel: str, problems: list[Diagnostic], raw: bytes | Non
                 )
             ]
         ) from None
+    bad = _NOT_YAML.search(text)
+    if bad:  # PyYAML would say "position 32" of "<unicode string>"
+        line, column = position(text, bad.start())
+        message = (
+            f"the control character U+{ord(bad.group()):04X} is not allowed in YAML; remove it "
+            "(inside double quotes an escape like \\t can stand for one)"
+        )
+        raise YamlProblems([Diagnostic(Location(rel, line, column), message, code="control-character")])
     try:
         node = yaml.compose(text, Loader=Loader)
     except yaml.MarkedYAMLError as e:
@@ -88,7 +97,8 @@ def read_yaml(path: Path, rel: str, problems: list[Diagnostic], raw: bytes | Non
     if node is None:
         raise YamlProblems([Diagnostic(Location(rel, 1), "the file is empty", code="empty-file")])
     walker = _Walker(rel, text)
-    value = walker.walk(node, node.start_mark.line + 1, (), node.start_mark.column + 1)
+    line, column = walker.position(node.start_mark)
+    value = walker.walk(node, line, (), column)
     walker.check_anchors()
     problems.extend(walker.problems)
     return value
@@ -105,6 +115,14 @@ class _Walker:
         # An alias is the same node again: walk it once, or nine nested aliases of nine
         # items each ("billion laughs") would expand to gigabytes.
         self.walked: dict[int, Value] = {}
+        # YAML 1.1 ends lines at U+0085, U+2028, U+2029 and a lone CR too; editors do not.
+        self.exact = not _OTHER_BREAKS.search(text)
+
+    def position(self, mark: yaml.Mark) -> tuple[int, int]:
+        """1-based line and column of `mark` as an editor counts them."""
+        if self.exact:
+            return mark.line + 1, mark.column + 1
+        return position(self.text, mark.index)
 
     def problem(self, line: int, message: str, *, code: str, column: int = 0) -> Value:
         self.problems.append(Diagnostic(Location(self.rel, line, column), message, code=code))
@@ -117,8 +135,8 @@ class _Walker:
             return self.problem(line, "an alias refers to its own parent", code="yaml-alias", column=column)
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, line, column, key_column)
-        if id(node) in self.walked:
-            return self.walked[id(node)]
+        if id(node) in self.walked:  # an alias: the value again, where the alias is
+            return dataclasses.replace(self.walked[id(node)], line=line, column=column)
         if len(parents) >= MAX_DEPTH:
             return self.problem(
                 line, f"nested more than {MAX_DEPTH} levels deep", code="yaml-too-deep", column=column
@@ -135,15 +153,15 @@ class _Walker:
         inner = (*parents, id(node))
         flow = bool(getattr(node, "flow_style", False))
         if isinstance(node, yaml.SequenceNode):
-            items = [
-                self.walk(item, item.start_mark.line + 1, inner, item.start_mark.column + 1)
-                for item in node.value
-            ]
+            items = []
+            for item in node.value:
+                item_line, item_column = self.position(item.start_mark)
+                items.append(self.walk(item, item_line, inner, item_column))
             return Value(items, line, "seq", column=column, key_column=key_column, flow=flow)
         assert isinstance(node, yaml.MappingNode)
         entries: dict[str, Value] = {}
         for key_node, value_node in node.value:
-            key_line, key_column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            key_line, key_column = self.position(key_node.start_mark)
             if key_node.tag == f"{_CORE}merge":
                 self.problem(
                     key_line, "merge keys ('<<') are not supported", code="yaml-merge-key", column=key_column
@@ -157,8 +175,8 @@ class _Walker:
                 message = f"duplicate key '{key}' (first at line {entries[key].line})"
                 self.problem(key_line, message, code="duplicate-key", column=key_column)
                 continue
-            start = value_node.start_mark
-            value_column = start.column + 1 if start.line + 1 == key_line else key_column
+            start_line, start_column = self.position(value_node.start_mark)
+            value_column = start_column if start_line == key_line else key_column
             entries[key] = self.walk(value_node, key_line, inner, value_column, key_column)
         return Value(entries, line, "map", column=column, key_column=key_column, flow=flow)
 
@@ -166,6 +184,8 @@ class _Walker:
         if self.text.startswith("&", node.start_mark.index):
             self.anchored.setdefault(id(node), [0, line, column, node.start_mark.index])[0] += 1
         kind = _SCALAR_KINDS.get(node.tag)
+        if node.tag in _YAML11_TEXT and not node.style:  # plain: libyaml says '', PyYAML None
+            kind = "str"  # `back: =` and `back: <<` are the text written, whatever YAML 1.1 says
         if kind is None:
             return self.problem(line, _forbidden(node.tag), code="yaml-tag", column=column)
         if kind == "null":
@@ -192,6 +212,18 @@ class _Walker:
                 )
 
 
+def position(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of character `index` of `text`, lines ending at "\n" only."""
+    start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - start + 1
+
+
+_OTHER_BREAKS = re.compile("[\x85\u2028\u2029]|\r(?!\n)")
+_YAML11_TEXT = {f"{_CORE}value", f"{_CORE}merge"}
+# What YAML accepts in a file (its "printable" set); anything else stops PyYAML.
+_NOT_YAML = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _forbidden(tag: str) -> str:
     if tag.startswith(_CORE):
         shown = "!!" + tag[len(_CORE) :]
@@ -199,8 +231,9 @@ def _forbidden(tag: str) -> str:
     return f"YAML tag '{tag}' is not allowed; if the '!' is text, quote the value: \"{tag} …\""
 
 
-LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
-"""What ends a line for YAML (and so for the line numbers of its marks)."""
+LINE_BREAK = re.compile("\r?\n")
+"""What ends a line in an editor, and so for our line numbers (YAML 1.1 also ends lines at
+U+0085, U+2028, U+2029 and a lone CR: `position` corrects its marks)."""
 
 # Hints for the classic mistakes, by the words of PyYAML's (libyaml's) message.
 _QUOTE_EXAMPLE = 'e.g. front: "What is it: this?"'
@@ -215,7 +248,7 @@ def syntax_problem(text: str, rel: str, error: yaml.MarkedYAMLError) -> Diagnost
     context = error.context or ""
     if error.context_mark is not None and any(w in context for w in ("flow", "quoted", "anchor", "alias")):
         mark = error.context_mark
-    line, column = (mark.line, mark.column) if mark is not None else (0, 0)
+    line, column = (0, 0) if mark is None else (p - 1 for p in position(text, mark.index))
     lines = LINE_BREAK.split(text)
     source = lines[line] if line < len(lines) else ""
     if "tab" in problem and "\t" in source[: column + 1]:
