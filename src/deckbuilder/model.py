@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 CARD_TYPES = ("basic", "reversed", "type-in", "cloze")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Location:
     """A place in a project file, as the user sees it."""
 
@@ -36,7 +36,7 @@ def one_line(text: str) -> str:
     return _LINE_BREAKING.sub(lambda m: repr(m.group())[1:-1], text)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Diagnostic:
     """One problem found in the user's files."""
 
@@ -60,7 +60,7 @@ class DeckError(Exception):
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Card:
     """One note as written in a card file."""
 

@@ -21,7 +21,7 @@ from .notetypes import NoteType, stable_id
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NoteRecord:
     """One note as it goes into the package."""
 

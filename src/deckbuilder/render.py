@@ -151,7 +151,7 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RenderedCard:
     """A card's fields as HTML, ready for a note."""
 
