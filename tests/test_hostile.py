@@ -766,3 +766,16 @@ def test_nul_in_a_card_file_is_located(project: Callable[..., Path]) -> None:
         "cards/c.yaml:3:14: the control character U+0000 is not allowed in YAML; remove it "
         "(inside double quotes an escape like \\t can stand for one)"
     )
+
+
+def test_genanki_tag_warning_is_located(project: Callable[..., Path]) -> None:
+    root = project(cards="cards:\n  - id: one\n    front: Q\n    back: 'A <my-tag> list <x:y>'\n")
+    expected = (
+        "cards/c.yaml:4: warning: card 'one': 'back' has <my-tag> <x:y>, which genanki takes for an "
+        "invalid HTML tag; write &lt; for a '<' that should show"
+    )
+    for args in (("--check",), ()):
+        result = deckbuilder(root, *args)
+        assert result.code == 0, result.err
+        assert expected in result.err.splitlines()
+        assert "UserWarning" not in result.err

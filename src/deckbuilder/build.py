@@ -24,7 +24,7 @@ from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project
 from .notecheck import check_note
 from .notetypes import KINDS, TemplateSet
 from .output import write_all
-from .package import NoteRecord, PackageContent, card_ordinals, note_guid, package_bytes
+from .package import NoteRecord, PackageContent, card_ordinals, note_guid, odd_html_tags, package_bytes
 from .plan import DeckPlan
 from .releasenotes import release_stamp
 from .render import MarkdownRenderer, MediaFiles, RenderedCard, default_workers, markdown_settings
@@ -136,6 +136,7 @@ def _build(
         cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])
         if not spec.allow_scripts:
             problems.extend(_scripts(spec, cards, scripts))
+        result.warnings += _odd_tags(cards)
         plan = _plan_deck(
             root, spec, cards, templates, renderer.media, now, problems, cards_valid, release, render_cache
         )
@@ -406,6 +407,26 @@ class _CheckedNotes:
     def store(self) -> None:
         if self._cache is not None:
             self._cache.store(self._fresh, "note-check")
+
+
+def _odd_tags(cards: tuple[RenderedCard, ...]) -> list[Diagnostic]:
+    """What genanki would warn about (and Anki may drop): `<my-tag>`, `<x:y>` in a field."""
+    found = []
+    for rc in cards:
+        for name, html in rc.fields.items():
+            tags = odd_html_tags(html) if "<" in html else []
+            if tags:
+                line = rc.card.field_lines.get(name, rc.card.location.line)
+                found.append(
+                    Diagnostic(
+                        Location(rc.card.location.path, line),
+                        f"card '{rc.card.id}': '{name}' has {' '.join(dict.fromkeys(tags))}, which genanki "
+                        "takes for an invalid HTML tag; write &lt; for a '<' that should show",
+                        warning=True,
+                        code="html-tag",
+                    )
+                )
+    return found
 
 
 _SCRIPT_WAY_OUT = "members' Anki would run it: remove it, or set allow_scripts: true in the deck file"

@@ -46,6 +46,7 @@ CODES: dict[str, str] = {
     "file-refused": "a file a glob matches that is not a readable regular file (dangling link, folder, FIFO)",
     "folder-unreadable": "a folder a deck's glob looks into cannot be read",
     "extension-case": "a card or deck file whose extension is not lower case (`B.YAML`)",
+    "html-tag": "a field with something genanki takes for an invalid HTML tag (`<my-tag>`; warning)",
     "script": "script in a card field or description (`<script>`, `on…=`, `javascript:`)",
     "no-decks": "no deck files in decks/",
     "bad-deck-name": "a deck name with an empty part",
