@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from . import releasenotes
 from .activecontent import scripts_in
@@ -73,13 +73,22 @@ def build(
     release: bool = False,
     locked: bool = False,
     on_wait: Callable[[], None] | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> BuildResult:
     """Build the project (see `_build`), one writing build of a project at a time.
 
     A build that writes waits for any other build of the same project (calling `on_wait` once
     if it has to), so that the packages and lock it writes come from one build alone.
+    `progress(step, fraction)` hears of each step as it begins (for a progress bar).
     """
-    options = {"check": check, "run_lint": run_lint, "strict": strict, "preview": preview, "cache": cache}
+    options: dict[str, Any] = {
+        "check": check,
+        "run_lint": run_lint,
+        "strict": strict,
+        "preview": preview,
+        "cache": cache,
+        "progress": progress or (lambda step, fraction: None),
+    }
     if check:
         return _build(root, out, names, workers=workers, release=release, locked=locked, **options)
     with one_build_at_a_time(root.resolve(), on_wait):
@@ -99,6 +108,7 @@ def _build(
     workers: int | None = None,
     release: bool = False,
     locked: bool = False,
+    progress: Callable[[str, float], None],
 ) -> BuildResult:
     """Build the project's packages; raise DeckError with every problem, writing nothing.
 
@@ -112,12 +122,14 @@ def _build(
     out = (out or root / "dist").resolve()
     problems: list[Diagnostic] = []
     render_cache = RenderCache(cache_dir(), fingerprint(markdown_settings())) if cache else None
+    progress("reading the card files", 0.0)
     project = load_project(root, problems, render_cache)
     selected = select_decks(project, names)
     templates = TemplateSet(root)
     templates.check_override_names(problems)
     renderer = MarkdownRenderer(root, MediaFiles())
     all_cards = [card for cards in project.card_files.values() for card in cards]
+    progress(f"rendering {len(all_cards)} cards", 0.1)
     renderer.convert_ahead(all_cards, render_cache, default_workers() if workers is None else workers)
     rendered = {
         path: tuple(renderer.render_card(card, problems) for card in cards)
@@ -132,7 +144,8 @@ def _build(
     ]
     cards_valid = not problems
     _check_identities(root, project, problems)
-    for spec in selected:
+    for number, spec in enumerate(selected):
+        progress(f"checking {spec.name}", 0.6 + 0.3 * number / len(selected))
         cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])
         if not spec.allow_scripts:
             problems.extend(_scripts(spec, cards, scripts))
@@ -188,6 +201,7 @@ def _build(
     if check:
         return result
     files: dict[Path, bytes] = {}
+    progress("writing the packages", 0.9)
     for plan in result.decks:
         files[out / plan.spec.output] = package_bytes(plan.content)
         files[out / f"{plan.spec.stem}.release-notes.md"] = releasenotes.markdown(plan).encode("utf-8")

@@ -7,6 +7,7 @@ and `build-deck mle-interview` keep working (a deck named like a subcommand: `bu
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import time
@@ -14,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from click.shell_completion import CompletionItem
 
 from . import __version__, report
 from .model import DeckError, Diagnostic
-from .projectroot import NoProject, find_root
+from .projectroot import NoProject, deck_names, find_root
 from .streams import forgiving_streams
 
 if TYPE_CHECKING:
@@ -31,9 +33,15 @@ class _Commands(click.Group):
     """A group whose default command is `build`: `build-deck [OPTIONS] [DECK]...`."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help", "--version")):
+        # (Completing the first word: leave it to the group, which offers commands and decks.)
+        if (not args and not ctx.resilient_parsing) or (
+            args and args[0] not in self.commands and args[0] not in ("-h", "--help", "--version")
+        ):
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        return [*super().shell_complete(ctx, incomplete), *_complete_decks(ctx, None, incomplete)]
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_usage(ctx.command_path, "[OPTIONS] [DECK]...\n  or:  build-deck COMMAND [ARGS]...")
@@ -49,7 +57,19 @@ def main() -> None:
     """
 
 
-_DECKS = click.argument("decks", nargs=-1, metavar="[DECK]...")
+def _complete_decks(
+    ctx: click.Context, param: click.Parameter | None, incomplete: str
+) -> list[CompletionItem]:
+    """Deck names and file stems of the project, for shell completion."""
+    given = ctx.params.get("project")
+    try:
+        root = given if isinstance(given, Path) else find_root(Path("."))
+    except NoProject:
+        return []
+    return [CompletionItem(name) for name in deck_names(root) if name.startswith(incomplete)]
+
+
+_DECKS = click.argument("decks", nargs=-1, metavar="[DECK]...", shell_complete=_complete_decks)
 _PROJECT = click.option(
     "--project",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
@@ -161,20 +181,25 @@ def _run(
     from .build import UnknownDeck, build  # here, so that --help and --version start at once
 
     project = _project(project)
+    bar = report.ProgressBar(sys.stderr) if not quiet and report.wants_progress(sys.stderr) else None
     try:
-        result = build(
-            project,
-            out,
-            decks,
-            check=check,
-            run_lint=run_lint,
-            strict=strict,
-            preview=preview,
-            cache=cache,
-            release=release,
-            locked=locked,
-            on_wait=lambda: click.echo("another build of this project is running: waiting for it…", err=True),
-        )
+        with bar or contextlib.nullcontext():
+            result = build(
+                project,
+                out,
+                decks,
+                check=check,
+                run_lint=run_lint,
+                strict=strict,
+                preview=preview,
+                cache=cache,
+                release=release,
+                locked=locked,
+                on_wait=lambda: click.echo(
+                    "another build of this project is running: waiting for it…", err=True
+                ),
+                progress=bar.update if bar else None,
+            )
     except UnknownDeck as e:
         raise click.UsageError(str(e)) from None
     except OSError as e:

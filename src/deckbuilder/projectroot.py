@@ -21,3 +21,23 @@ def find_root(start: Path) -> Path:
     raise NoProject(
         f"no deck project here: no decks/ folder in {start} or above it; start one with `build-deck init`"
     )
+
+
+def deck_names(root: Path) -> list[str]:
+    """What names a deck on the command line (file stems, and the names in the files) for shell
+    completion: read cheaply, never failing; a file that does not read gives its stem only."""
+    import yaml  # only completion pays for it
+
+    names: list[str] = []
+    decks = root / "decks"
+    for path in sorted(decks.glob("*.y*ml")) if decks.is_dir() else []:
+        names.append(path.stem)
+        try:
+            with path.open(encoding="utf-8") as f:
+                data = yaml.safe_load(f.read(1 << 16))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        name = data.get("name") if isinstance(data, dict) else None
+        if isinstance(name, str) and name != path.stem:
+            names.append(name)
+    return names

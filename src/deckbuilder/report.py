@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -52,6 +54,63 @@ def use_colour(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):  # a closed or odd stream
         return False
+
+
+def wants_progress(stream: IO[str]) -> bool:
+    """A progress bar on a terminal only: not when piped, not in CI, not on a dumb terminal."""
+    if os.environ.get("CI") or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class ProgressBar:
+    """One line on a terminal, `[######------] rendering 5000 cards 3 s`, redrawn while a build
+    runs and erased when it ends; a build shorter than `delay` seconds shows nothing."""
+
+    WIDTH = 24
+
+    def __init__(self, stream: IO[str], delay: float = 0.5) -> None:
+        self.stream = stream
+        self.delay = delay
+        self.step, self.fraction = "starting", 0.0
+        self.shown = False
+        self._start = time.monotonic()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
+
+    def update(self, step: str, fraction: float) -> None:
+        self.step, self.fraction = step, fraction
+
+    def __enter__(self) -> ProgressBar:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+        if self.shown:
+            self._write("\r\x1b[K")  # erase the bar: what follows starts a clean line
+
+    def _run(self) -> None:
+        if self._done.wait(self.delay):
+            return
+        drawn = ""
+        while not self._done.is_set():
+            filled = round(self.fraction * self.WIDTH)
+            elapsed = time.monotonic() - self._start
+            line = f"[{'#' * filled}{'-' * (self.WIDTH - filled)}] {self.step} {elapsed:.0f} s"
+            if line != drawn:
+                self._write(f"\r{line}\x1b[K")
+                self.shown, drawn = True, line
+            self._done.wait(0.1)
+
+    def _write(self, text: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # a closed terminal: no bar, no failure
+            self.stream.write(text)
+            self.stream.flush()
 
 
 def text(diagnostic: Diagnostic, sources: SourceLines | None, colour: bool = False) -> str:

@@ -12,7 +12,7 @@ import contextlib
 import io
 import os
 import sys
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 
 class ForgivingStream(io.TextIOBase):
@@ -40,6 +40,11 @@ class ForgivingStream(io.TextIOBase):
 
     def fileno(self) -> int:
         return self._stream.fileno()
+
+    @property
+    def buffer(self) -> BinaryIO:
+        """The binary stream below, where click writes bytes (shell completion's answers)."""
+        return self._stream.buffer
 
     def writable(self) -> bool:
         return True
