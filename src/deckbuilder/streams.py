@@ -12,7 +12,7 @@ import contextlib
 import io
 import os
 import sys
-from typing import BinaryIO, TextIO
+from typing import TextIO
 
 
 class ForgivingStream(io.TextIOBase):
@@ -41,18 +41,16 @@ class ForgivingStream(io.TextIOBase):
     def fileno(self) -> int:
         return self._stream.fileno()
 
-    @property
-    def buffer(self) -> BinaryIO:
-        """The binary stream below, where click writes bytes (shell completion's answers)."""
-        return self._stream.buffer
-
     def writable(self) -> bool:
         return True
 
-    def write(self, text: str) -> int:
+    def write(self, text: str | bytes) -> int:
         if self.error is None:
             try:
-                self._stream.write(text)
+                if isinstance(text, bytes):  # click's shell completion writes its answers as bytes
+                    self._stream.buffer.write(text)
+                else:
+                    self._stream.write(text)
             except OSError as e:
                 self._give_up(e)
             except ValueError:  # written to after being closed
