@@ -8,6 +8,7 @@ and `build-deck mle-interview` keep working (a deck named like a subcommand: `bu
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -376,6 +377,9 @@ def run() -> None:
     Writing to a closed, full or broken stdout never fails a build that has written its
     files: the exit status is the build's.
     """
+    if "_BUILD_DECK_COMPLETE" in os.environ:  # shell completion writes bytes to the real stdout
+        main(prog_name="build-deck")
+        return
     out, err = forgiving_streams()
     code: int | str | None = 0
     try:

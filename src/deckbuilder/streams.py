@@ -44,13 +44,10 @@ class ForgivingStream(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, text: str | bytes) -> int:
+    def write(self, text: str) -> int:
         if self.error is None:
             try:
-                if isinstance(text, bytes):  # click's shell completion writes its answers as bytes
-                    self._stream.buffer.write(text)
-                else:
-                    self._stream.write(text)
+                self._stream.write(text)
             except OSError as e:
                 self._give_up(e)
             except ValueError:  # written to after being closed
