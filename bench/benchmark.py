@@ -205,10 +205,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1k and 5k cards, one round")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--no-peer", action="store_true", help="skip ankdown")
+    parser.add_argument("--sizes", type=int, nargs="+", help="card counts instead of 1k and 10k (no 50k run)")
     args = parser.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
     sizes = {"1k": 1000, "5k": 5000} if args.quick else {"1k": 1000, "10k": 10000}
-    big = None if args.quick else ("50k", 50000)
+    big = None if args.quick or args.sizes else ("50k", 50000)
+    if args.sizes:
+        sizes = {f"{n // 1000}k" if n % 1000 == 0 else str(n): n for n in args.sizes}
     tmp = Path(tempfile.mkdtemp(prefix="deckbuilder-bench-"))
     try:
         bench = Bench(rounds)
