@@ -103,6 +103,7 @@ OVERVIEW_JS = r"""
   return JSON.stringify({ready: true, text: d.innerText, html: d.innerHTML,
     whiteSpace: getComputedStyle(d).whiteSpace,
     scrollWidth: document.documentElement.scrollWidth,
+    descriptionRight: Math.max(...[d, ...d.querySelectorAll("*")].map(e => e.getBoundingClientRect().right)),
     pageWidth: document.documentElement.clientWidth});
 })()
 """

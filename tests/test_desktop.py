@@ -133,6 +133,8 @@ def run_anki(view: str, packages: list[Path], display: str, tmp: Path) -> dict[s
         "DECKBUILDER_DESKTOP_JOB": str(job),
         "ANKI_NOHIGHDPI": "1",
         "QT_SCALE_FACTOR": "1",
+        # Anki hands its files to an Anki already running for this user: never to another test's.
+        "ANKI_SINGLE_INSTANCE_KEY": f"deckbuilder-test-{os.getpid()}-{view}",
     }
     env.pop("WAYLAND_DISPLAY", None)
     if os.geteuid() == 0:  # Chromium refuses its sandbox as root
@@ -266,14 +268,31 @@ def expected_first_session(project: Path, limit: int = 20) -> list[tuple[str, in
     return [(card_id, ord_) for card_id, ord_, _ in shown]
 
 
-@known_defect("subdecks are studied alphabetically")
-def test_first_new_cards_follow_the_deck_file(view: dict[str, Any]) -> None:
+def test_anki_gathers_new_cards_by_subdeck_name(view: dict[str, Any]) -> None:
     for name, project in ((DESKTOP_DECK, DATA / "desktop"), (MLE_DECK, REPO)):
         studied = [(c["id"], c["ord"]) for c in deck(view, name)["studied"]]
-        assert studied == expected_first_session(project)
-        source = [(c["id"], o) for c in source_cards(project) for o in card_ords(c)]
-        first_cards = [c for c in source if c[1] == 0][: len([c for c in studied if c[1] == 0])]
-        assert [c for c in studied if c[1] == 0] == first_cards, f"{name}: not the deck file's order"
+        assert studied == expected_first_session(project), name
+
+
+def first_cards(project: Path, studied: list[tuple[str, int]]) -> tuple[list[Any], list[Any]]:
+    """Card 1 of each note as studied, and as the deck file lists them."""
+    shown = [c for c in studied if c[1] == 0]
+    listed = [(c["id"], 0) for c in source_cards(project)][: len(shown)]
+    return shown, listed
+
+
+def test_first_new_cards_follow_the_deck_file(view: dict[str, Any]) -> None:
+    # Its subdecks are named in the order the deck file lists them (the lint checks that).
+    studied = [(c["id"], c["ord"]) for c in deck(view, DESKTOP_DECK)["studied"]]
+    shown, listed = first_cards(DATA / "desktop", studied)
+    assert shown == listed
+
+
+@known_defect("the MLE deck's subdecks are not named in the order its deck file lists them")
+def test_mle_first_new_cards_follow_the_deck_file(view: dict[str, Any]) -> None:
+    studied = [(c["id"], c["ord"]) for c in deck(view, MLE_DECK)["studied"]]
+    shown, listed = first_cards(REPO, studied)
+    assert shown == listed
 
 
 # Overview
@@ -284,7 +303,6 @@ def written_paragraphs(description: str) -> list[str]:
     return [" ".join(p.split()) for p in re.split(r"\n\s*\n", description.strip())]
 
 
-@known_defect("soft line breaks of the description shown")
 def test_deck_overview_shows_the_description_as_written(view: dict[str, Any]) -> None:
     for name, project in ((DESKTOP_DECK, DATA / "desktop"), (MLE_DECK, REPO)):
         (deck_file,) = (project / "decks").glob("*.yaml")
@@ -304,7 +322,6 @@ RAW_MARKDOWN = re.compile(r"\*\*|(?<!\w)\*\w|```|\]\(|^#+ |\{\{|\}\}")
 RAW_HTML = re.compile(r"<\/?[a-zA-Z][^>]*>|&[a-z]+;|&#\d+;")
 
 
-@known_defect("$$ inside a sentence leaves stray $")
 def test_math_is_typeset_with_nothing_stray(view: dict[str, Any]) -> None:
     maths = 0
     for label, side in sides(view):
@@ -314,7 +331,6 @@ def test_math_is_typeset_with_nothing_stray(view: dict[str, Any]) -> None:
     assert maths >= 10
 
 
-@known_defect("\\[ followed by text loses its backslashes")
 def test_no_raw_markdown_or_html_shows(view: dict[str, Any]) -> None:
     for label, side in sides(view):
         assert not RAW_MARKDOWN.search(side["text"]), f"{label}: {side['text']!r}"
@@ -327,7 +343,6 @@ def test_images_load(view: dict[str, Any]) -> None:
     assert image["loaded"] and image["width"] > 50
 
 
-@known_defect("night mode paints code lines grey")
 def test_code_blocks_have_one_background(view: dict[str, Any]) -> None:
     blocks = 0
     for label, side in sides(view):
@@ -345,14 +360,15 @@ def test_theme_is_the_learners(view: dict[str, Any]) -> None:
         assert (r + g + b > 384) == night, f"{label}: text colour {side['color']}"
 
 
-@known_defect("a long inline formula widens the page")
 def test_nothing_is_wider_than_the_window(view: dict[str, Any]) -> None:
     for label, side in sides(view):
         assert side["scrollWidth"] <= side["pageWidth"], f"{label}: page scrolls sideways"
         assert not side["wide"], f"{label}: {side['wide']} stick out"
         assert not side["orphans"], f"{label}: a line starts with {side['orphans']}"
+    # Anki's own overview (the counts beside the Study Now button) is wider than 400 px; the
+    # description is ours.
     overview = deck(view, MLE_DECK)["overview"]
-    assert overview["scrollWidth"] <= overview["pageWidth"]
+    assert overview["descriptionRight"] <= overview["pageWidth"]
 
 
 def test_tables_keep_readable_columns(view: dict[str, Any]) -> None:
@@ -361,7 +377,6 @@ def test_tables_keep_readable_columns(view: dict[str, Any]) -> None:
     assert widths and min(widths) >= 90, f"columns squeezed to {min(widths)} px"
 
 
-@known_defect("the type-in back repeats the answer")
 def test_type_in_back_shows_the_answer_once(view: dict[str, Any]) -> None:
     studied = {c["id"]: c for c in deck(view, DESKTOP_DECK)["studied"]}
     answer = studied["type-in-orchestrator"]["answer"]

@@ -411,7 +411,8 @@ HOSTILE_HTML = {
     "top-link": '<a id="top" target="_top" href="data:text/html,navigated">top</a>',
     "form": '<form action="data:text/html,sent"><button id="send">send</button></form>',
     "base": '<base href="https://example.org/">',
-    "tracker": '<img src="https://example.org/pixel.png">',
+    # A web <img> is a build error (image-remote); a poster is fetched the same way.
+    "tracker": '<video poster="https://example.org/pixel.png"></video>',
 }
 
 

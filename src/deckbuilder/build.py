@@ -21,14 +21,22 @@ from .lint import lint
 from .load import load_project
 from .lock import Lock, NoteInput, NoteTypeInput
 from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project
-from .notecheck import check_note
+from .notecheck import check_note, cloze_syntax, unbalanced_html
 from .notetypes import KINDS, TemplateSet
 from .output import write_all
 from .package import NoteRecord, PackageContent, card_ordinals, note_guid, odd_html_tags, package_bytes
 from .plan import DeckPlan
 from .releasenotes import release_stamp
-from .render import MarkdownRenderer, MediaFiles, RenderedCard, default_workers, markdown_settings
+from .render import (
+    MarkdownRenderer,
+    MediaFiles,
+    RenderedCard,
+    default_workers,
+    markdown_settings,
+    without_soft_breaks,
+)
 from .rendercache import RenderCache, cache_dir, fingerprint
+from .studyorder import study_order
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -142,6 +150,10 @@ def _build(
         Diagnostic(Location(rel, 0), "no deck uses this card file", warning=True, code="unused-card-file")
         for rel in project.unused_card_files
     ]
+    for file_cards in rendered.values():
+        for rc in file_cards:
+            problems.extend(cloze_syntax(rc))
+            result.warnings += unbalanced_html(rc)
     cards_valid = not problems
     _check_identities(root, project, problems)
     for number, spec in enumerate(selected):
@@ -157,6 +169,8 @@ def _build(
             result.decks.append(plan)
         if run_lint or strict or check or preview:
             result.warnings += lint(cards, spec.lint)
+            if spec.lint.study_order:
+                result.warnings += study_order((rc.card for rc in cards), spec.name)
     if render_cache is not None:
         render_cache.save()  # even if the build fails below: the next try starts from here
     if release and not problems and not any(plan.release.new_now for plan in result.decks):
@@ -358,7 +372,7 @@ def _plan_deck(
     used = {name for rc in cards for name in rc.media} | set(describer.used)
     content = PackageContent(
         deck_name=spec.name,
-        description=description,
+        description=without_soft_breaks(description),  # Anki's overview shows every newline
         notes=notes,
         note_type_mods={nt.id: release.note_type_mods[str(nt.id)] for nt in note_types.values()},
         media={name: media.files[name] for name in sorted(used)},

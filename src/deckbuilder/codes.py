@@ -64,6 +64,7 @@ CODES: dict[str, str] = {
     "image-unreadable": "an image file could not be read",
     "image-hidden": "an image that is a hidden file or in a hidden folder (`.git/`)",
     "image-not-media": "an image whose bytes are no image format, or an SVG with script",
+    "image-remote": "an image on the web (`https://…`): members offline would not see it",
     # Templates
     "templates-not-folder": "templates/ is not a folder",
     "template-refused": "a template that is not a regular file inside the project",
@@ -78,6 +79,8 @@ CODES: dict[str, str] = {
     "cloze-formatting": "Markdown formatting crosses a cloze boundary",
     "cloze-genanki": "a cloze genanki cannot write",
     "cloze-outside-text": "a cloze deletion outside `text`",
+    "cloze-not-cloze-card": "cloze markup on a card that is not a cloze card (shows as typed)",
+    "unbalanced-html": "an HTML tag left open or closed without opening (warning)",
     "blank-front": "a card whose front shows nothing",
     "card-mismatch": "genanki and Anki would make different cards",
     # Identities, releases and the lock
@@ -104,4 +107,5 @@ CODES: dict[str, str] = {
     "lint-repeats-question": "an answer that repeats its question",
     "lint-same-question": "two cards ask the same question",
     "lint-source": "a `paper_tag` card without a source",
+    "lint-study-order": "a subdeck Anki's default options study before the ones listed above it",
 }

@@ -447,6 +447,7 @@ def _lint_limits(check: _Checker, value: Value | None) -> LintLimits:
             entries, "max_deletions_per_note", "lint", off.max_deletions_per_note
         ),
         paper_tag=check.text(entries, "paper_tag", "lint") or off.paper_tag,
+        study_order=check.flag(entries, "study_order", "lint"),
     )
 
 

@@ -108,6 +108,8 @@ class LintLimits:
     """Most cloze numbers (cards) on one cloze note."""
     paper_tag: str = ""
     """Cards with this tag must cite a `source` ("": no such rule; tags are never empty)."""
+    study_order: bool = False
+    """Warn where Anki's default options would study subdecks in another order than listed."""
 
 
 SUGGESTED_LIMITS = LintLimits(

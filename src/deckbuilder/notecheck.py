@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from html.parser import HTMLParser
 
 from . import ankitemplate
 from .model import Diagnostic, Location
@@ -15,6 +16,11 @@ _SOURCE_DELETION = re.compile(r"\{\{c(\d+)::(.*?)\}\}", re.DOTALL)  # ends where
 _MULTI_OR_EMPTY = re.compile(r"\{\{c\d*,[0-9,]*::|\{\{c\d+::\s*(?:::[^}]*)?\}\}")
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(/?)>")
 _VOID = {"br", "hr", "img", "input", "wbr", "col", "area", "source", "meta", "link"}
+_CLOZE_SYNTAX = re.compile(r"\{\{c\d+::")
+_CODE = re.compile(r"<pre\b.*?</pre>|<code\b.*?</code>", re.DOTALL | re.IGNORECASE)
+_VOID_ELEMENTS = _VOID | {"base", "embed", "param", "track", "keygen"}
+# Elements whose end tag HTML lets a writer leave out: never reported as unclosed.
+_OPTIONAL_END = {"p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot", "option", "colgroup"}
 
 
 def check_note(rc: RenderedCard, note: NoteRecord, genanki_ords: list[int]) -> Iterator[Diagnostic]:
@@ -113,3 +119,69 @@ def _balanced(fragment: str) -> bool:
         elif not stack or stack.pop() != name:
             return False
     return not stack
+
+
+def cloze_syntax(rc: RenderedCard) -> Iterator[Diagnostic]:
+    """Cloze deletions on a card that is not a cloze card: Anki shows them as typed."""
+    card = rc.card
+    if card.type == "cloze":
+        return
+    for name, value in rc.fields.items():
+        if _CLOZE_SYNTAX.search(_CODE.sub("", value)):
+            yield Diagnostic(
+                Location(card.location.path, card.field_lines.get(name, card.location.line)),
+                f"card '{card.id}': a {{{{c…::…}}}} deletion in '{name}' shows as typed on a "
+                f"{card.type} card; make it 'type: cloze' with the deletions in 'text', or put "
+                "the braces in `code`",
+                code="cloze-not-cloze-card",
+            )
+
+
+def unbalanced_html(rc: RenderedCard) -> Iterator[Diagnostic]:
+    """Warnings for HTML tags a field opens and never closes, or closes without opening."""
+    card = rc.card
+    for name, value in rc.fields.items():
+        problem = _first_unbalanced(_CODE.sub("", value))
+        if problem:
+            at = Location(card.location.path, card.field_lines.get(name, card.location.line))
+            yield Diagnostic(
+                at, f"card '{card.id}': '{name}' {problem}", warning=True, code="unbalanced-html"
+            )
+
+
+def _first_unbalanced(fragment: str) -> str:
+    checker = _TagBalance()
+    checker.feed(fragment)
+    checker.close()
+    if checker.problem:
+        return checker.problem
+    unclosed = [n for n in checker.stack if n not in _OPTIONAL_END]
+    if unclosed:
+        return f"leaves <{unclosed[-1]}> open; close it with </{unclosed[-1]}>"
+    return ""
+
+
+class _TagBalance(HTMLParser):
+    """Open elements of a fragment, as an HTML parser reads its tags (attributes stay attributes)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.problem = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _VOID_ELEMENTS:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        pass  # <br/>, <img/>: nothing stays open
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.problem or tag in _VOID_ELEMENTS:
+            return
+        while self.stack and self.stack[-1] != tag and self.stack[-1] in _OPTIONAL_END:
+            self.stack.pop()
+        if self.stack and self.stack[-1] == tag:
+            self.stack.pop()
+        else:
+            self.problem = f"has </{tag}> without its <{tag}>; Anki shows the rest of the card oddly"

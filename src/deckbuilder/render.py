@@ -38,6 +38,7 @@ MARKDOWN_EXTENSIONS = [
     "pymdownx.superfences",
     "pymdownx.highlight",
     "pymdownx.arithmatex",
+    "deckbuilder.mathtext",  # display math inside or next to text, which arithmatex leaves
     "pymdownx.magiclink",
 ]
 MARKDOWN_CONFIG: dict[str, dict[str, Any]] = {
@@ -266,9 +267,17 @@ class MarkdownRenderer:
         return RenderedCard(card, fields, self.used)
 
     def resolve_image(self, src: str) -> str | None:
-        """The media name for a local image, or None to leave `src` alone (web images)."""
+        """The media name for a local image, or None to leave `src` alone (data: images)."""
         parsed = urlparse(src)
-        if parsed.scheme or src.startswith("//") or not parsed.path:
+        if parsed.scheme.lower() in ("http", "https") or src.startswith("//"):
+            # Anki packs only files: a web image needs the network at every review.
+            self._problem(
+                f"image '{src}' is on the web: members offline would see a broken image; "
+                "save the file in the project and link it",
+                code="image-remote",
+            )
+            return None
+        if parsed.scheme or not parsed.path:
             return None
         written = self._base / unquote(parsed.path)
         target = written.resolve()
@@ -314,3 +323,18 @@ class MarkdownRenderer:
 
     def _problem(self, message: str, *, code: str) -> None:
         self._problems.append(Diagnostic(self._location, message, code=code))
+
+
+_PRE = re.compile(r"(<pre\b.*?</pre>)", re.DOTALL | re.IGNORECASE)
+
+
+def without_soft_breaks(fragment: str) -> str:
+    """HTML whose line breaks outside <pre> are spaces, and gone between tags.
+
+    Anki's deck overview shows a description with `white-space: pre-wrap`: every newline of the
+    stored HTML (a YAML block's soft line breaks, Markdown's between paragraphs) would show.
+    """
+    parts = _PRE.split(fragment)
+    for i in range(0, len(parts), 2):
+        parts[i] = re.sub(r"\s*\n\s*", " ", re.sub(r">\s*\n\s*<", "><", parts[i]))
+    return "".join(parts)

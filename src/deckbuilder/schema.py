@@ -50,6 +50,7 @@ LINT_DOCS = {
     "max_deletions_per_card": "Most deletions sharing one cloze number.",
     "max_deletions_per_note": "Most cloze numbers (cards) on one cloze note.",
     "paper_tag": "Cards with this tag must cite a `source`.",
+    "study_order": "true: warn where Anki would study subdecks in another order than listed.",
 }
 
 # YAML scalars the loader reads as text as written (`back: 42` is "42"); Anki cannot store
@@ -120,7 +121,11 @@ def deck_file_schema() -> dict[str, Any]:
         "properties": _described(
             LINT_KEYS,
             LINT_DOCS,
-            {**{key: whole for key in LINT_KEYS if key.startswith("max_")}, "paper_tag": _OPTIONAL_TEXT},
+            {
+                **{key: whole for key in LINT_KEYS if key.startswith("max_")},
+                "paper_tag": _OPTIONAL_TEXT,
+                "study_order": {"type": ["boolean", "null"]},
+            },
         ),
     }
     glob = {"type": "string"}
