@@ -35,6 +35,7 @@ from deckbuilder.ankitemplate import RenderedCard, card_fields, render, type_ans
 from deckbuilder.build import DeckPlan, build
 from deckbuilder.model import Diagnostic, Location
 from deckbuilder.preview import FIELD_FONT, FIELD_SIZE, preview_cards, write_preview
+from deckbuilder.previewmath import to_mathml
 
 if __package__:
     from .conftest import DATA, REPO, import_package, new_collection, run
@@ -103,6 +104,8 @@ def assert_same_as_anki(plan: DeckPlan, page: Path, tmp: Path) -> None:
                 font=FIELD_FONT,
                 size=FIELD_SIZE,
             )
+            # Math as MathML, the rest exactly as Anki renders it.
+            expected = RenderedCard(to_mathml(expected.question), to_mathml(expected.answer))
             assert _space(data["q"]) == _space(expected.question), card.note_id
             assert _space(data["a"]) == _space(expected.answer), card.note_id
             assert card.question == expected.question and card.answer == expected.answer

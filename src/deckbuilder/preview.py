@@ -37,6 +37,7 @@ from .notetypes import NoteType
 from .output import write_atomic
 from .package import NoteRecord
 from .plan import DeckPlan
+from .previewmath import to_mathml
 
 # What genanki gives a field when the note type does not say: the type-in box uses them.
 FIELD_FONT = "Liberation Sans"
@@ -110,7 +111,7 @@ def _render_sides(note: NoteRecord, nt: NoteType, fields: dict[str, str], ord_: 
         error = Markup('<div class="template-error">Template error: {}</div>').format(str(e))
         rendered = RenderedCard(str(error), str(error))
     shown = type_answer(rendered, fields, ord_, font=FIELD_FONT, size=FIELD_SIZE)
-    return shown.question, shown.answer
+    return to_mathml(shown.question), to_mathml(shown.answer)  # math as the learner will see it
 
 
 def _label(nt: NoteType, ord_: int) -> str:

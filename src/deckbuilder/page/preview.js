@@ -16,6 +16,7 @@
     ".typeBad { background: #faa; color: black; }",
     ".typeMissed { background: #ccc; color: black; }",
     ".template-error { color: #c00; font-family: monospace; }",
+    ".math-error { color: #c00; }",
   ].join("\n");
   var DESCRIPTION_CSS = [
     "html { color-scheme: light; color: #1d1d1f; }",
@@ -188,6 +189,18 @@
     var on = answersButton.getAttribute("aria-pressed") !== "true";
     answersButton.setAttribute("aria-pressed", String(on));
     views.forEach(function (view) { show(view, on); });
+  });
+
+  // A printed page is a handout: every card with its answer (the answer side shows the question).
+  var beforePrint = null;
+  window.addEventListener("beforeprint", function () {
+    beforePrint = views.map(function (view) { return view.answer; });
+    views.forEach(function (view) { open(view); show(view, true); });
+  });
+  window.addEventListener("afterprint", function () {
+    if (!beforePrint) return;
+    views.forEach(function (view, i) { show(view, beforePrint[i]); });
+    beforePrint = null;
   });
 
   document.getElementById("filters").addEventListener("submit", function (event) { event.preventDefault(); });
