@@ -161,3 +161,44 @@ def test_a_damaged_lock_is_a_located_problem(
     for problem in problems:
         assert problem.location.path == "decks/x.lock.json" and problem.location.line >= 1
         assert "\n" not in str(problem)
+
+
+TEMPLATE_PIECES = [
+    "[[ ", " ]]", "[% ", " %]", "[# ", " #]", "{{Front}}", "{{Back}}", "{{#Extra}}", "{{/Extra}}",
+    "include '_answer.html'", "include '_mine.html'", "include 'nope.html'", "for i in range(3)",
+    "endfor", "if x", "endif", "set x = 1", "x", "1 // 0", "'a' * 3", "9 ** 99999", "note_type",
+    "fields", "deck_name", "card", "cycler.__init__", "lipsum.__globals__", "''.__class__",
+    "range(10 ** 9)", "|upper", "|join(',')", "'%9999999s' % 1", "loop.index", "(", ")", ",",
+    "namespace(a=1)", "macro m()", "endmacro", "m()", "<div>", "</div>", "\n", " ",
+]  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    front=st.lists(st.sampled_from(TEMPLATE_PIECES), max_size=12).map("".join),
+    partial=st.lists(st.sampled_from(TEMPLATE_PIECES), max_size=12).map("".join),
+)
+def test_any_template_renders_or_gives_located_one_line_errors(front: str, partial: str) -> None:
+    """Whatever a project's templates say, rendering gives note types or located problems, quickly."""
+    import time
+
+    from deckbuilder.notetypes import KINDS, TemplateSet
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "templates").mkdir()
+        (root / "templates" / "basic.front.html").write_text("{{Front}}" + front, encoding="utf-8")
+        (root / "templates" / "_mine.html").write_text(partial, encoding="utf-8")
+        (root / "templates" / "_answer.html").write_text("[% include '_mine.html' %]", encoding="utf-8")
+        templates = TemplateSet(root)
+        problems: list[Diagnostic] = []
+        started = time.monotonic()
+        templates.check_override_names(problems)
+        for kind in KINDS.values():
+            templates.note_type(kind, "Deck", "deck", 1, problems)
+        assert time.monotonic() - started < 30  # every template is stopped after 2 seconds
+    assert len(problems) == len(set(problems))  # each problem once, not once per note type
+    for problem in problems:
+        assert problem.location.path.startswith(("templates/", "<deckbuilder>/templates/")), problem
+        assert "\n" not in str(problem)
+        assert "Traceback" not in problem.message

@@ -212,12 +212,15 @@ class TemplateSet:
             found.append(
                 Diagnostic(self._error_location(e, name), f"template error: {what}", code="template-error")
             )
+        self._report(found, problems)
+        return ""
+
+    def _report(self, found: list[Diagnostic], problems: list[Diagnostic]) -> None:
         # One broken partial is rendered for every note type: say so once.
         for diagnostic in found:
             if diagnostic not in self._reported:
                 self._reported.add(diagnostic)
                 problems.append(diagnostic)
-        return ""
 
     def _error_location(self, error: BaseException, name: str) -> Location:
         # Jinja2 rewrites tracebacks so frames carry the template's file name and line.
@@ -254,7 +257,9 @@ class TemplateSet:
             for side in ("front", "back"):
                 file_name = f"{prefix}.{side}.html"
                 html = self.render(file_name, {**context, "card": prefix}, problems)
-                self._check_references(file_name, html, kind, side, problems)
+                found: list[Diagnostic] = []
+                self._check_references(file_name, html, kind, side, found)
+                self._report(found, problems)
                 sides[side] = html
             templates.append(CardTemplate(CARD_NAMES[prefix], sides["front"], sides["back"]))
         return NoteType(
