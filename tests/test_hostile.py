@@ -531,6 +531,21 @@ def _package_mods(apkg: Path, tmp: Path) -> set[int]:
         db.unlink()
 
 
+def _package_fields(apkg: Path, tmp: Path) -> bytes:
+    import sqlite3
+    import zipfile
+
+    db = tmp / "fields.anki2"
+    with zipfile.ZipFile(apkg) as z:
+        db.write_bytes(z.read("collection.anki2"))
+    conn = sqlite3.connect(db)
+    try:
+        return b"\x1f".join(flds.encode() for (flds,) in conn.execute("select flds from notes"))
+    finally:
+        conn.close()
+        db.unlink()
+
+
 def _spawn(root: Path, *args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "deckbuilder", *args, "--project", str(root)],
@@ -686,9 +701,9 @@ def test_ctrl_c_at_any_moment(project: Callable[..., Path], tmp_path: Path) -> N
         new_package = (root / "dist" / "test-deck.apkg").read_bytes()
         # Either the whole release landed, or nothing of it did.
         assert (new_lock == lock) == (new_package == package), delay
-        if new_lock != lock:
-            built = json.loads(new_lock)["built"]
-            assert max(_package_mods(root / "dist" / "test-deck.apkg", tmp_path)) == built
+        if new_lock != lock:  # the release of this trial's cards, package and lock alike
+            assert json.loads(new_lock)["release"] == json.loads(lock)["release"] + 1
+            assert f"A{trial}".encode() in _package_fields(root / "dist" / "test-deck.apkg", tmp_path)
         lock, package = new_lock, new_package
         leftovers = [p for p in (*root.rglob(".*"), *tmp.iterdir()) if p.name != ".gitignore"]
         assert leftovers == [], (delay, leftovers)
