@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -106,3 +107,22 @@ def test_a_subfolder_finds_the_project_root(tmp_path: Path, monkeypatch: pytest.
     (root / "cards" / "example.yaml").write_text("cards:\n  - id: x\n    front: [\n", encoding="utf-8")
     broken = run("--check")
     assert broken.stderr.startswith("cards/example.yaml:4:1: YAML syntax error")
+
+
+def test_a_deckbuilder_installed_from_git_is_pinned_to_its_commit() -> None:
+    from deckbuilder.scaffold import pinned_source
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    from_git = {
+        "url": "https://github.com/group/deckbuilder",
+        "vcs_info": {"vcs": "git", "commit_id": commit},
+    }
+    assert (
+        pinned_source(json.dumps(from_git))
+        == f"deckbuilder @ git+https://github.com/group/deckbuilder@{commit}"
+    )
+    editable = {"url": "file:///home/me/deckbuilder", "dir_info": {"editable": True}}
+    local_clone = {"url": "file:///home/me/deckbuilder", "vcs_info": {"vcs": "git", "commit_id": commit}}
+    for other in (editable, local_clone, {"url": "x", "vcs_info": {"vcs": "hg", "commit_id": commit}}):
+        assert pinned_source(json.dumps(other)) is None
+    assert pinned_source(None) is None and pinned_source("not json") is None

@@ -8,6 +8,7 @@ pinning the deckbuilder (and libraries) the project was started with. Nothing is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -111,6 +112,26 @@ def create(root: Path, name: str | None = None, identity: str | None = None) -> 
     return NewProject(root, name, identity, tuple(written), tuple(kept), f"decks/{deck_slug}.yaml")
 
 
+def pinned_source(direct_url: str | None) -> str | None:
+    """`deckbuilder @ git+URL@COMMIT` when pip installed it from git (PEP 610's record of where
+    an installed package came from), so the deck repository pins that very commit; else None."""
+    try:
+        origin = json.loads(direct_url or "")
+        vcs = origin["vcs_info"]
+        url, commit = origin["url"], vcs["commit_id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if (
+        vcs.get("vcs") != "git"
+        or not isinstance(url, str)
+        or not re.fullmatch(r"[0-9a-f]{7,64}", str(commit))
+    ):
+        return None
+    if url.startswith("file:"):
+        return None  # a clone on the author's disk: nobody else can install from there
+    return f"deckbuilder @ git+{url}@{commit}"
+
+
 def requirements() -> str:
     """deckbuilder and every library it renders with, at the versions installed now."""
     pins: dict[str, str] = {}
@@ -132,6 +153,8 @@ def requirements() -> str:
             if match:
                 pending.append(match.group())
     deckbuilder = pins.pop("deckbuilder", "deckbuilder")
+    with contextlib.suppress(PackageNotFoundError):
+        deckbuilder = pinned_source(distribution("deckbuilder").read_text("direct_url.json")) or deckbuilder
     lines = [
         "# The versions this deck is built with: the same versions render the same notes, so the",
         "# release workflow builds the very packages you built. Update them together.",
