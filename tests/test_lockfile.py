@@ -14,6 +14,10 @@ from .conftest import REPO, run
 LOCK = "decks/sample.lock.json"
 
 
+RELEASE_1 = "9122890"
+"""The commit of the MLE deck's release 1, whose lock is format 1."""
+
+
 def released(sample: Path) -> Path:
     result = run("release", "--project", sample)
     assert result.exit_code == 0, result.output
@@ -124,13 +128,20 @@ def test_times_no_build_writes_are_refused(sample: Path, change, message: str) -
 
 
 def test_the_committed_format_1_lock_is_read_and_migrated(tmp_path: Path) -> None:
+    # Today's cards and deck file over release 1's lock (format 1, from git history).
     root = tmp_path / "mle"
     for part in ("decks", "cards"):
         shutil.copytree(REPO / part, root / part)
+    released = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{RELEASE_1}:decks/mle-interview.lock.json"],
+        capture_output=True,
+        check=False,
+    )
+    assert released.returncode == 0, released.stderr.decode()
+    (root / "decks" / "mle-interview.lock.json").write_bytes(released.stdout)
     lock = root / "decks" / "mle-interview.lock.json"
     old = json.loads(lock.read_text())
-    if old["format"] != 1:
-        pytest.skip("the committed lock was released in format 2 since")
+    assert old["format"] == 1
     cards = root / "cards"
     first = sorted(old["notes"])[0]
     hit = next(p for p in sorted(cards.rglob("*.yaml")) if f"id: {first}\n" in p.read_text())
