@@ -137,7 +137,8 @@ def test_the_committed_format_1_lock_is_read_and_migrated(tmp_path: Path) -> Non
         capture_output=True,
         check=False,
     )
-    assert released.returncode == 0, released.stderr.decode()
+    if released.returncode != 0:  # a shallow clone, as test_deck_upgrade.py
+        pytest.skip(f"needs the git history that holds release 1 (commit {RELEASE_1})")
     (root / "decks" / "mle-interview.lock.json").write_bytes(released.stdout)
     lock = root / "decks" / "mle-interview.lock.json"
     old = json.loads(lock.read_text())
