@@ -235,9 +235,9 @@ def test_script_findings_come_from_the_cache_and_are_still_errors(
     assert first.exit_code == second.exit_code == 1
     assert "carries script (an event handler onclick= on <b>)" in first.stderr
     assert first.stderr == second.stderr
-    # The HTML of the front and of the back, what the check found in each, the parsed card file,
-    # the note's check by Anki's rules (the script error is not one of those).
-    assert len(stored) == 6
+    # The HTML of the front and of the back, what the script and the tag-balance checks found in
+    # each, the parsed card file, the note's check by Anki's rules (a script error is not one).
+    assert len(stored) == 8
     assert entries(render_cache_dir) == stored
 
 
@@ -294,3 +294,11 @@ def test_a_note_that_passed_its_check_is_checked_again_once_it_changes(
     broken = run("--project", root, "--check")
     assert broken.exit_code == 1
     assert "card 'a': 'front' shows nothing once rendered" in broken.stderr
+
+
+def test_unbalanced_html_is_still_reported_from_the_cache(make_project: Callable[..., Path]) -> None:
+    card = "cards:\n  - id: a\n    front: 'Q <b>bold?'\n    back: A\n"
+    root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": card})
+    first, second = (run("--project", root, "--check") for _ in range(2))
+    assert "card 'a': 'front' leaves <b> open; close it with </b>" in first.stderr
+    assert second.stderr == first.stderr

@@ -21,7 +21,7 @@ from .lint import lint
 from .load import load_project
 from .lock import Lock, NoteInput, NoteTypeInput
 from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project
-from .notecheck import check_note, cloze_syntax, unbalanced_html
+from .notecheck import check_note, cloze_syntax, first_unbalanced, unbalanced_html
 from .notetypes import KINDS, TemplateSet
 from .output import write_all
 from .package import NoteRecord, PackageContent, card_ordinals, note_guid, odd_html_tags, package_bytes
@@ -150,10 +150,11 @@ def _build(
         Diagnostic(Location(rel, 0), "no deck uses this card file", warning=True, code="unused-card-file")
         for rel in project.unused_card_files
     ]
+    balance = _cached_scan(rendered, render_cache, "html-balance", first_unbalanced)
     for file_cards in rendered.values():
         for rc in file_cards:
             problems.extend(cloze_syntax(rc))
-            result.warnings += unbalanced_html(rc)
+            result.warnings += unbalanced_html(rc, balance)
     cards_valid = not problems
     _check_identities(root, project, problems)
     for number, spec in enumerate(selected):
@@ -476,6 +477,22 @@ def _find_scripts(
     fresh = {html: scripts_in(html) for html in htmls if html not in found}
     if cache is not None:
         cache.store({html: json.dumps(what) for html, what in fresh.items()}, "scripts")
+    return found | fresh
+
+
+def _cached_scan(
+    rendered: dict[str, tuple[RenderedCard, ...]],
+    cache: RenderCache | None,
+    kind: str,
+    scan: Callable[[str], str],
+) -> dict[str, str]:
+    """`scan` of every field's HTML that has a tag, its results kept in the render cache."""
+    htmls = list(dict.fromkeys(h for rcs in rendered.values() for rc in rcs for h in rc.fields.values()))
+    htmls = [html for html in htmls if "<" in html]
+    found = cache.lookup(htmls, kind) if cache is not None else {}
+    fresh = {html: scan(html) for html in htmls if html not in found}
+    if cache is not None:
+        cache.store(fresh, kind)
     return found | fresh
 
 

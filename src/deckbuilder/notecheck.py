@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from html.parser import HTMLParser
 
 from . import ankitemplate
@@ -137,11 +137,13 @@ def cloze_syntax(rc: RenderedCard) -> Iterator[Diagnostic]:
             )
 
 
-def unbalanced_html(rc: RenderedCard) -> Iterator[Diagnostic]:
-    """Warnings for HTML tags a field opens and never closes, or closes without opening."""
+def unbalanced_html(rc: RenderedCard, known: Mapping[str, str] | None = None) -> Iterator[Diagnostic]:
+    """Warnings for HTML tags a field opens and never closes, or closes without opening.
+
+    `known`: first_unbalanced of field values, found before (the render cache keeps them)."""
     card = rc.card
     for name, value in rc.fields.items():
-        problem = _first_unbalanced(_CODE.sub("", value))
+        problem = known[value] if known is not None and value in known else first_unbalanced(value)
         if problem:
             at = Location(card.location.path, card.field_lines.get(name, card.location.line))
             yield Diagnostic(
@@ -149,7 +151,11 @@ def unbalanced_html(rc: RenderedCard) -> Iterator[Diagnostic]:
             )
 
 
-def _first_unbalanced(fragment: str) -> str:
+def first_unbalanced(value: str) -> str:
+    """What is unbalanced in a field's HTML, described for a message; "" when nothing is."""
+    if "<" not in value:
+        return ""
+    fragment = _CODE.sub("", value)
     checker = _TagBalance()
     checker.feed(fragment)
     checker.close()
