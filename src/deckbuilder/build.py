@@ -143,7 +143,8 @@ def _build(
         path: tuple(renderer.render_card(card, problems) for card in cards)
         for path, cards in project.card_files.items()
     }
-    scripts = _find_scripts(rendered, render_cache)
+    # Parsing every field's HTML costs as much as the rest of a rebuild: findings are cached.
+    scripts = _cached_scan(rendered, render_cache, "scripts", lambda html: "\n".join(scripts_in(html)))
     now = _now(problems)
     result = BuildResult()
     result.warnings += [
@@ -461,25 +462,6 @@ def _odd_tags(cards: tuple[RenderedCard, ...]) -> list[Diagnostic]:
 _SCRIPT_WAY_OUT = "members' Anki would run it: remove it, or set allow_scripts: true in the deck file"
 
 
-def _find_scripts(
-    rendered: dict[str, tuple[RenderedCard, ...]], cache: RenderCache | None
-) -> dict[str, list[str]]:
-    """What would run as script in each field's HTML. Parsing every field's HTML costs as much
-    as the rest of a rebuild, so the findings are kept in the render cache beside the HTML."""
-    htmls = list(dict.fromkeys(h for rcs in rendered.values() for rc in rcs for h in rc.fields.values()))
-    htmls = [html for html in htmls if "<" in html]  # no tag, nothing runs
-    found: dict[str, list[str]] = {}
-    for html, value in (cache.lookup(htmls, "scripts") if cache else {}).items():
-        with contextlib.suppress(ValueError):
-            listed = json.loads(value)
-            if isinstance(listed, list) and all(isinstance(what, str) for what in listed):
-                found[html] = listed
-    fresh = {html: scripts_in(html) for html in htmls if html not in found}
-    if cache is not None:
-        cache.store({html: json.dumps(what) for html, what in fresh.items()}, "scripts")
-    return found | fresh
-
-
 def _cached_scan(
     rendered: dict[str, tuple[RenderedCard, ...]],
     cache: RenderCache | None,
@@ -496,14 +478,12 @@ def _cached_scan(
     return found | fresh
 
 
-def _scripts(
-    spec: DeckSpec, cards: tuple[RenderedCard, ...], scripts: dict[str, list[str]]
-) -> list[Diagnostic]:
+def _scripts(spec: DeckSpec, cards: tuple[RenderedCard, ...], scripts: dict[str, str]) -> list[Diagnostic]:
     """Script in card fields, which Anki runs: an error unless the deck file allows it."""
     found = []
     for rc in cards:
         for name, html in rc.fields.items():
-            for what in scripts.get(html, ()):
+            for what in scripts.get(html, "").splitlines():
                 line = rc.card.field_lines.get(name, rc.card.location.line)
                 found.append(
                     Diagnostic(
