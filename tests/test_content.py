@@ -61,15 +61,17 @@ def test_size_and_topics(shipped: tuple[Path, Collection, str]) -> None:
     assert col.note_count() > 100
     names = {d.name for d in col.decks.all_names_and_ids()}
     for topic in (
-        "Interview Loop",
-        "Coding Rounds",
-        "System Design",
-        "ML System Design",
-        "Resources",
+        "1 Interview Loop",
+        "2 Coding Rounds",
+        "3 System Design",
+        "4 ML System Design",
+        "7 Resources",
     ):
         assert f"MLE Interview::{topic}" in names
-    assert "MLE Interview::Papers::Compared" in names
-    papers = [n for n in names if n.startswith("MLE Interview::Papers::") and not n.endswith("::Compared")]
+    assert "MLE Interview::8 Papers::9 Compared" in names
+    papers = [
+        n for n in names if n.startswith("MLE Interview::8 Papers::") and not n.endswith("::9 Compared")
+    ]
     assert len(papers) == 8
     for deck in papers:
         count = len(col.find_notes(f'"deck:{deck}"'))

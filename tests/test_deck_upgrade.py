@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -152,7 +153,9 @@ def test_kept_notes_are_updated_in_place(upgrade: Upgrade) -> None:
     for card_id in kept:
         assert after[card_id][3] == upgrade.today[card_id], card_id
     changed = sorted(c for c in kept if upgrade.before[c][3] != upgrade.today[c])
-    assert upgrade.updated == changed
+    # Release 3 numbered every subdeck: a new subdeck is a change too, so every kept note updates
+    # (test_updates.py shows that otherwise only notes that changed do).
+    assert set(changed) < set(upgrade.updated) and upgrade.updated == sorted(kept)
     for card_id in ("loop-coding-rounds", "ebr-triplet-margin", "mlsd-covariate-shift"):
         assert card_id in changed
     assert "code-four-steps" not in changed
@@ -179,3 +182,111 @@ def test_new_ids_arrive_as_new_notes_and_removed_ones_stay(upgrade: Upgrade) -> 
     assert set(after) == upgrade.before.keys() | upgrade.today.keys()
     for card_id in removed:  # Anki never deletes on import: members keep these, reviews and all
         assert after[card_id] == upgrade.before[card_id], card_id
+
+
+# Release 2 -> today: the subdecks were renamed (numbered in study order) in release 3
+# ----------------------------------------------------------------------------------------
+
+RELEASE_2 = "a3dd0e2"
+"""The commit that made release 2 of the deck's lock."""
+
+
+def decks_of(col: Collection) -> dict[tuple[str, int], str]:
+    """(card id, card number) -> the deck the card is in."""
+    return {
+        (card.note()["ID"], card.ord): col.decks.name(card.did)
+        for cid in col.find_cards("")
+        for card in [col.get_card(cid)]
+    }
+
+
+@dataclass
+class Renamed:
+    col: Collection
+    before: dict[str, tuple[int, str, int, list[str]]]
+    scheduling: dict[int, tuple[int, ...]]
+    expected: dict[tuple[str, int], str]
+    """Where a fresh import of today's package puts each card."""
+    expected_decks: set[str]
+    notes: str
+
+
+@pytest.fixture(scope="module")
+def renamed(tmp_path_factory: pytest.TempPathFactory) -> Renamed:
+    if shutil.which("git") is None or git("cat-file", "-e", f"{RELEASE_2}^{{commit}}").returncode != 0:
+        pytest.skip(f"needs the git history that holds release 2 (commit {RELEASE_2})")
+    released = tmp_path_factory.mktemp("release-2")
+    archive = git("archive", "--format=tar", RELEASE_2, "decks", "cards", "src")
+    assert archive.returncode == 0, archive.stderr.decode()
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(released, **safe)
+    env = {**os.environ, "PYTHONPATH": str(released / "src")}
+    old = subprocess.run(
+        [sys.executable, "-m", "deckbuilder", "--project", str(released)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert old.returncode == 0, old.stdout + old.stderr
+    assert "release 2: no changes since" in old.stdout, old.stdout
+
+    col = new_collection(tmp_path_factory.mktemp("member-2") / "collection.anki2")
+    import_package(col, released / "dist" / "mle-interview.apkg")
+    assert "MLE Interview::Interview Loop" in {d.name for d in col.decks.all_names_and_ids()}
+    for card_id in ("loop-coding-rounds", "ebr-triplet-margin", "cache-why-in-front-of-db"):
+        (nid,) = col.find_notes(f'"ID:{card_id}"')
+        card = col.get_note(nid).cards()[0]
+        card.start_timer()
+        col.sched.answerCard(card, 3)
+    before, schedule = notes(col), scheduling(col)
+
+    current = tmp_path_factory.mktemp("current-3")
+    for part in ("decks", "cards"):
+        shutil.copytree(REPO / part, current / part)
+    result = run("--project", current)
+    assert result.exit_code == 0, result.output
+    package = current / "dist" / "mle-interview.apkg"
+    reference = new_collection(tmp_path_factory.mktemp("fresh-3") / "collection.anki2")
+    import_package(reference, package)
+    expected = decks_of(reference)
+    expected_decks = {d.name for d in reference.decks.all_names_and_ids()}
+    release_notes = (current / "dist" / "mle-interview.release-notes.md").read_text("utf-8")
+
+    # The member does what the release notes say, before importing.
+    section = release_notes.split("## Subdecks renamed", 1)[1].split("\n## ", 1)[0]
+    renames = re.findall(r"^- `([^`]+)` → `([^`]+)`$", section, re.M)
+    assert len(renames) == 30
+    for old_name, new_name in renames:
+        col.decks.rename(col.decks.by_name(old_name), new_name)
+    (listed,) = re.findall(r"these old parent subdecks hold no cards: (.*?)\. Check", section)
+    for parent in re.findall(r"`([^`]+)`", listed):
+        assert not col.find_cards(f'"deck:{parent}"'), parent
+        col.decks.remove([col.decks.id_for_name(parent)])
+    log = import_package(col, package)
+    assert not log.conflicting
+    return Renamed(col, before, schedule, expected, expected_decks, release_notes)
+
+
+def test_release_3_numbers_the_subdecks_in_study_order(renamed: Renamed) -> None:
+    names = sorted(renamed.expected_decks - {"Default", "MLE Interview"})
+    assert names[0] == "MLE Interview::1 Interview Loop"
+    assert all(re.fullmatch(r"MLE Interview(::\d [^:]+)+", name) for name in names), names
+
+
+def test_members_who_rename_first_have_every_card_where_a_new_member_has_it(renamed: Renamed) -> None:
+    col = renamed.col
+    assert decks_of(col) == renamed.expected
+    assert {d.name for d in col.decks.all_names_and_ids()} == renamed.expected_decks  # no "+", no old
+
+
+def test_the_renames_keep_members_notes_and_reviews(renamed: Renamed) -> None:
+    col = renamed.col
+    after = notes(col)  # one note per card id
+    for card_id, (nid, guid, mid, _) in renamed.before.items():
+        assert after[card_id][:3] == (nid, guid, mid), card_id
+    assert len(after) == len(renamed.before)  # release 3 adds no note
+    kept = {cid: s for cid, s in scheduling(col).items() if cid in renamed.scheduling}
+    assert kept == renamed.scheduling
+    assert sum(s[7] for s in kept.values()) == 3  # the three reviews

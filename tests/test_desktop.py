@@ -42,11 +42,6 @@ VIEWS = {
 pytestmark = pytest.mark.desktop
 
 
-def known_defect(reason: str) -> pytest.MarkDecorator:
-    """Issue 11's defects, seen in Anki; each fix removes its marker."""
-    return pytest.mark.xfail(reason=f"issue 11: {reason}", strict=False)
-
-
 def _display_or_skip() -> Iterator[str]:
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
@@ -288,7 +283,6 @@ def test_first_new_cards_follow_the_deck_file(view: dict[str, Any]) -> None:
     assert shown == listed
 
 
-@known_defect("the MLE deck's subdecks are not named in the order its deck file lists them")
 def test_mle_first_new_cards_follow_the_deck_file(view: dict[str, Any]) -> None:
     studied = [(c["id"], c["ord"]) for c in deck(view, MLE_DECK)["studied"]]
     shown, listed = first_cards(REPO, studied)

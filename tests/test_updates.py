@@ -259,7 +259,10 @@ def test_moving_a_card_to_a_subdeck_is_announced(group: tuple[Path, Collection])
     assert col.decks.name(card.did) == "Sample Deck"  # Anki does not move existing cards
     notes = (root / "dist" / "sample.release-notes.md").read_text()
     assert "- `capital-of-france` — What is the capital of France? (subdeck)" in notes
-    assert '    "ID:capital-of-france"\n\nselect the cards and use Change Deck.' in notes
+    (deck, search) = re.findall(r'^- `([^`]+)`: `("ID:[^`]+)`$', notes, re.M)[0]
+    assert (deck, search) == ("Sample Deck::Geography", '"ID:capital-of-france"')
+    col.set_deck(col.find_cards(search), col.decks.id_for_name(deck))  # what the notes say to do
+    assert col.decks.name(note_by_id(col, "capital-of-france").cards()[0].did) == "Sample Deck::Geography"
 
 
 def test_an_id_freed_by_a_rename_is_never_reused(sample: Path) -> None:
@@ -555,9 +558,11 @@ def test_a_member_who_skips_a_release_learns_everything_from_the_newest_notes(
     assert "Removed" not in notes.split("## Coming from an earlier release")[0]
     catch_up = notes.split("## Coming from an earlier release")[1]
     assert "### If you have release 2" not in catch_up  # release 2's members read the changes above
-    assert catch_up.split("### If you have release 1\n\n")[1].splitlines()[:2] == [
+    assert catch_up.split("### If you have release 1\n\n")[1].splitlines()[:3] == [
         '- Removed since: search `"ID:extra-table"`, then delete or suspend them.',
-        '- Moved to another subdeck since: search `"ID:code-sample"`, select the cards and use Change Deck.',
+        "- Moved to another subdeck since: search each line's notes, select the cards and use Change "
+        "Deck to the subdeck named:",
+        '  - `Sample Deck::Code`: `"ID:code-sample"`',
     ]
     # The searches find what they say, in the member's own collection.
     assert len(col.find_notes('"ID:extra-table"')) == 1

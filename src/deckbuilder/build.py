@@ -20,7 +20,7 @@ from .buildlock import one_build_at_a_time
 from .lint import lint
 from .load import load_project
 from .lock import Lock, NoteInput, NoteTypeInput
-from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project
+from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project, deck_name
 from .notecheck import check_note, cloze_syntax, first_unbalanced, unbalanced_html
 from .notetypes import KINDS, TemplateSet
 from .output import write_all
@@ -332,7 +332,19 @@ def _plan_deck(
         parts = dict(zip(nt.kind.fields, values, strict=True))
         parts.update(tags=" ".join(card.tags), deck=_deck_name(spec, card), type=str(nt.id))
         guid = note_guid(identity, spec.note_type_version, card.was[-1] if card.was else card.id)
-        inputs.append(NoteInput(card.id, card.was, guid, str(nt.id), parts, card.location))
+        deck_was = card.deck_was and Location(card.location.path, card.field_lines["deck_was"])
+        inputs.append(
+            NoteInput(
+                card.id,
+                card.was,
+                guid,
+                str(nt.id),
+                parts,
+                card.location,
+                deck_was or None,
+                deck_name(spec, card.deck_was) if card.deck_was else "",
+            )
+        )
     # After load errors the cards are incomplete: what the lock would say of them is noise.
     plan_problems: list[Diagnostic] = problems if cards_valid else []
     released_time = lock.state.built
@@ -514,4 +526,4 @@ def _check_identities(root: Path, project: Project, problems: list[Diagnostic]) 
 
 
 def _deck_name(spec: DeckSpec, card: Card) -> str:
-    return f"{spec.name}::{card.subdeck}" if card.subdeck else spec.name
+    return deck_name(spec, card.subdeck)

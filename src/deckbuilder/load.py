@@ -38,8 +38,8 @@ MAX_FIELD_MARKS = {"[": 50, "<": 100}
 HOMEPAGE = re.compile(r"https?://[^\s<>\"'`]+")
 DEFAULT_CARD_GLOBS = ("cards/**/*.yaml", "cards/**/*.yml")
 
-CARD_FILE_KEYS = ("deck", "tags", "cards")
-CARD_KEYS = ("id", "type", "front", "back", "text", "extra", "source", "tags", "deck", "was")
+CARD_FILE_KEYS = ("deck", "deck_was", "tags", "cards")
+CARD_KEYS = ("id", "type", "front", "back", "text", "extra", "source", "tags", "deck", "deck_was", "was")
 DECK_KEYS = (
     "name",
     "identity",
@@ -241,6 +241,7 @@ def load_card_file(
         return ()
     top = check.keys(root, CARD_FILE_KEYS, "card file")
     subdeck = _subdeck(check, top.get("deck"), "card file")
+    file_deck_was = _deck_was(check, top, subdeck, "card file")
     file_tags = check.tags(top, "card file")
     cards_value = top.get("cards")
     if cards_value is None or cards_value.data is None or cards_value.data == []:
@@ -256,17 +257,17 @@ def load_card_file(
     assert isinstance(cards_value.data, list)
     cards = []
     for index, item in enumerate(cards_value.data, start=1):
-        card = _card(check, item, index, subdeck, file_tags)
+        card = _card(check, item, index, (subdeck, file_deck_was), file_tags)
         if card is not None:
             cards.append(card)
     return tuple(cards)
 
 
-def _subdeck(check: _Checker, value: Value | None, what: str) -> str:
+def _subdeck(check: _Checker, value: Value | None, what: str, key: str = "deck") -> str:
     if value is None or value.data is None:
         return ""
     if not value.is_scalar:
-        check.error(value, f"{what}: 'deck' must be text, not a {_noun(value)}", code="not-text")
+        check.error(value, f"{what}: '{key}' must be text, not a {_noun(value)}", code="not-text")
         return ""
     if CONTROL_CHARACTER.search(value.raw) or "\t" in value.raw or "\n" in value.raw:
         check.error(value, f"{what}: deck {value.raw!r} contains a control character", code="bad-subdeck")
@@ -278,8 +279,35 @@ def _subdeck(check: _Checker, value: Value | None, what: str) -> str:
     return "::".join(parts)
 
 
+_DeckWas = tuple[str, int] | None
+"""`deck_was`: the subdeck released cards were in, and the line that says so."""
+
+
+def _deck_was(check: _Checker, entries: dict[str, Value], subdeck: str, what: str) -> _DeckWas:
+    """The subdeck a file's (or a card's) cards were released in, and its line: `deck_was`."""
+    value = entries.get("deck_was")
+    if value is None or value.data is None:
+        return None
+    if "deck" not in entries:
+        check.error(
+            value, f"{what}: 'deck_was' is the subdeck before 'deck'; give 'deck' too", code="bad-subdeck"
+        )
+        return None
+    old = _subdeck(check, value, what, key="deck_was")
+    if not old:
+        return None
+    if old == subdeck:
+        check.error(value, f"{what}: 'deck_was' repeats 'deck'", code="bad-subdeck")
+        return None
+    return (old, value.line)
+
+
 def _card(
-    check: _Checker, item: Value, index: int, file_subdeck: str, file_tags: tuple[str, ...]
+    check: _Checker,
+    item: Value,
+    index: int,
+    file_deck: tuple[str, _DeckWas],
+    file_tags: tuple[str, ...],
 ) -> Card | None:
     if not check.mapping(item, f"card #{index}"):
         return None
@@ -344,7 +372,13 @@ def _card(
                 code="wrong-field",
             )
     tags = tuple(dict.fromkeys((*file_tags, *check.tags(entries, what))))
-    subdeck = _subdeck(check, entries.get("deck"), what) if "deck" in entries else file_subdeck
+    if "deck" in entries:
+        subdeck = _subdeck(check, entries.get("deck"), what)
+        deck_was = _deck_was(check, entries, subdeck, what)
+    else:
+        subdeck, deck_was = file_deck
+        if "deck_was" in entries:
+            _deck_was(check, entries, subdeck, what)  # without 'deck': an error
     was = []
     for old, at in check.strings(entries, "was", what):
         if not CARD_ID.fullmatch(old):
@@ -367,7 +401,9 @@ def _card(
         subdeck=subdeck,
         was=tuple(was),
         location=Location(check.rel, item.line),
-        field_lines={key: value.line for key, value in entries.items()},
+        field_lines={key: value.line for key, value in entries.items()}
+        | ({"deck_was": deck_was[1]} if deck_was else {}),
+        deck_was=deck_was[0] if deck_was else "",
     )
 
 

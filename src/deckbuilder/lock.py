@@ -50,6 +50,10 @@ class NoteInput:
     parts: dict[str, str]
     """Everything Anki stores for the note (fields, tags, deck, type), by name."""
     location: Location
+    deck_was: Location | None = None
+    """Where the card says which deck its released note was in (`deck_was`)."""
+    deck_was_name: str = ""
+    """That deck's full name."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,7 @@ class _Planner:
         self.note_type_mods: dict[str, int] = {}
         self.claimed: set[str] = set()
         self.reported: set[str] = set()
+        self.reported_deck_was: set[Location] = set()
         self.guid_owners: dict[str, str] = {}
 
     def retire_note_types(self, version: int) -> None:
@@ -279,6 +284,8 @@ class _Planner:
             found = dataclasses.replace(found, origin=note.was[-1])  # its guid's id, should the card go
         hashes = {name: digest(value) for name, value in note.parts.items()}
         entry, change = self._changed(note, old_id, found, hashes)
+        if found is not None and change is not None and "deck" in change.what:
+            self._check_deck_was(note, found)
         if change is not None:
             restored_only = change.what == ("restored",)
             entry = dataclasses.replace(
@@ -294,6 +301,24 @@ class _Planner:
         self.claimed.add(note.card_id)
         self.guids[note.card_id] = entry.guid
         self.mods[note.card_id] = entry.mod
+
+    def _check_deck_was(self, note: NoteInput, released: NoteEntry) -> None:
+        """A card moving to another deck that names its old one must name the one members have."""
+        if note.deck_was is None or released.hashes.get("deck") == digest(note.deck_was_name):
+            return
+        if note.deck_was in self.reported_deck_was:
+            return  # one error for a file's `deck_was`, at its first card that contradicts it
+        self.reported_deck_was.add(note.deck_was)
+        self.problems.append(
+            Diagnostic(
+                note.deck_was,
+                f"card '{note.card_id}': 'deck_was' says release {self.old.release} had it in "
+                f"'{note.deck_was_name}', but it was in another deck; the release notes would tell "
+                "members to rename a deck they do not have. Name the deck it was in, or drop "
+                "'deck_was' (members are then told to move its cards by a search)",
+                code="bad-deck-was",
+            )
+        )
 
     def _check_new_id(self, note: NoteInput) -> None:
         """A note the lock does not know must not take an id (or guid) a released note had."""

@@ -88,6 +88,8 @@ class Card:
     """Where the card starts."""
     field_lines: dict[str, int] = field(default_factory=dict, compare=False)
     """Line of each text field, to locate problems found while rendering."""
+    deck_was: str = ""
+    """The subdeck this card's released note was in before `subdeck` (`deck_was`), or ""."""
 
 
 NO_LIMIT = sys.maxsize
@@ -156,6 +158,11 @@ class DeckSpec:
     @property
     def stem(self) -> str:
         return self.output.removesuffix(".apkg")
+
+
+def deck_name(spec: DeckSpec, subdeck: str) -> str:
+    """The full Anki name of one of the package's subdecks ("" is the package's deck)."""
+    return f"{spec.name}::{subdeck}" if subdeck else spec.name
 
 
 @dataclass(frozen=True)

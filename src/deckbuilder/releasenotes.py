@@ -8,7 +8,9 @@ from collections.abc import Sequence
 
 from .lint import plain_text
 from .lockfile import ToDo
+from .model import deck_name
 from .plan import DeckPlan
+from .subdeckmoves import subdeck_moves
 
 _PART_NAMES = {"tags": "tags", "deck": "subdeck", "type": "card type"}
 
@@ -20,10 +22,14 @@ def markdown(plan: DeckPlan) -> str:
     groups: dict[str, list[str]] = {"added": [], "changed": [], "renamed": [], "removed": []}
     removed_ids = []
     moved_ids = [c.card_id for c in release.changes if c.kind in ("changed", "renamed") and "deck" in c.what]
+    moves = subdeck_moves(plan)
+    only_renamed = 0
     for change in release.changes:
         question = _short(questions.get(change.card_id, ""))
         if change.kind == "added":
             groups["added"].append(f"- `{change.card_id}` {question}")
+        elif change.kind == "changed" and change.what == ("deck",) and change.card_id in moves.renamed_ids:
+            only_renamed += 1
         elif change.kind == "changed":
             groups["changed"].append(f"- `{change.card_id}` {question} ({_parts(change.what)})")
         elif change.kind == "renamed":
@@ -57,18 +63,23 @@ def markdown(plan: DeckPlan) -> str:
         "removed": "Removed",
     }
     for kind, entries in groups.items():
-        if entries:
+        if kind == "changed" and only_renamed:
+            entries = [*entries, f"- {only_renamed} more notes: only their subdeck, renamed (below)"]
+            count = len(entries) - 1 + only_renamed
+            lines += ["", f"## {titles[kind]} ({count})", "", *entries]
+        elif entries:
             lines += ["", f"## {titles[kind]} ({len(entries)})", "", *entries]
+    if moves.renames:
+        lines += _renames(moves.renames, moves.emptied)
+    moved_ids = [card_id for card_id in moved_ids if card_id not in moves.renamed_ids]
     if moved_ids:
-        search = " OR ".join(f'"ID:{card_id}"' for card_id in moved_ids)
         lines += [
             "",
             f"{len(moved_ids)} of these notes moved to another subdeck. Anki keeps the cards you "
-            "already have where they are; to move them too, open Browse, search",
+            "already have where they are; to move them too, open Browse, search each line's notes, "
+            "select the cards and use Change Deck to the subdeck named:",
             "",
-            f"    {search}",
-            "",
-            "select the cards and use Change Deck.",
+            *_moves_by_deck(moved_ids, plan),
         ]
     if release.retired_note_types:
         search = " OR ".join(f'note:"{name}"' for name in release.retired_note_types)
@@ -102,6 +113,36 @@ def markdown(plan: DeckPlan) -> str:
         lines += ["", "No changes."]
     lines += _earlier_releases(plan)
     return "\n".join(lines) + "\n"
+
+
+def _renames(renames: Sequence[tuple[str, str]], emptied: Sequence[str]) -> list[str]:
+    lines = [
+        "",
+        f"## Subdecks renamed ({len(renames)})",
+        "",
+        "Anki keeps the cards you already have in their old subdecks. **Before you import**, "
+        "rename each of these subdecks you have: in Anki's deck list, the gear beside it → "
+        "Rename, then type the whole new name (Anki makes the parent decks it needs). The "
+        "import then puts the new cards beside your old ones.",
+        "",
+        *(f"- `{old}` → `{new}`" for old, new in renames),
+    ]
+    if emptied:
+        listed = ", ".join(f"`{name}`" for name in emptied)
+        lines += [
+            "",
+            f"Then these old parent subdecks hold no cards: {listed}. Check in Browse (search "
+            "`deck:` and the name) and delete them; deleting a deck deletes the cards in it.",
+        ]
+    first_old, first_new = renames[0]
+    lines += [
+        "",
+        "Imported already? Then the new subdecks exist, and renaming onto one makes a copy whose "
+        'name ends in "+". Move the cards instead: open Browse, search the old subdeck without '
+        f'its children, e.g. `"deck:{first_old}" -"deck:{first_old}::*"`, select all, Change '
+        f"Deck to `{first_new}`; then delete the old, empty subdeck.",
+    ]
+    return lines
 
 
 def release_stamp(number: int, draft: bool, when: int, homepage: str) -> str:
@@ -160,10 +201,24 @@ def _earlier_releases(plan: DeckPlan) -> list[str]:
             search = " OR ".join(f'"ID:{card_id}"' for card_id in todo.removed)
             lines.append(f"- Removed since: search `{search}`, then delete or suspend them.")
         if todo.moved:
-            search = " OR ".join(f'"ID:{card_id}"' for card_id in todo.moved)
             lines.append(
-                f"- Moved to another subdeck since: search `{search}`, select the cards and use Change Deck."
+                "- Moved to another subdeck since: search each line's notes, select the cards and "
+                "use Change Deck to the subdeck named:"
             )
+            lines += [f"  {line}" for line in _moves_by_deck(todo.moved, plan)]
+    return lines
+
+
+def _moves_by_deck(card_ids: Sequence[str], plan: DeckPlan) -> list[str]:
+    """One line per subdeck the notes now belong to: the subdeck and the search of its notes."""
+    deck_of = {rc.card.id: deck_name(plan.spec, rc.card.subdeck) for rc in plan.cards}
+    by_deck: dict[str, list[str]] = {}
+    for card_id in card_ids:
+        by_deck.setdefault(deck_of.get(card_id, plan.spec.name), []).append(card_id)
+    lines = []
+    for deck, ids in by_deck.items():
+        search = " OR ".join(f'"ID:{card_id}"' for card_id in ids)
+        lines.append(f"- `{deck}`: `{search}`")
     return lines
 
 

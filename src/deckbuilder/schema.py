@@ -17,6 +17,8 @@ DRAFT = "http://json-schema.org/draft-07/schema#"
 
 CARD_FILE_DOCS = {
     "deck": "Subdeck of every card in this file, under the package's deck (`A::B` nests deeper).",
+    "deck_was": "The subdeck these cards were released in before `deck` (a renamed subdeck): "
+    "the release notes tell members how to rename theirs.",
     "tags": "Tags added to every card in this file.",
     "cards": "The cards of this file, studied in this order.",
 }
@@ -30,6 +32,7 @@ CARD_DOCS = {
     "source": "Citation shown under the answer; bare URLs become links.",
     "tags": "One-word tags, added to the file's (`::` makes hierarchical tags).",
     "deck": "Subdeck of this card, overriding the file's `deck`.",
+    "deck_was": "The subdeck this card was released in before its `deck` (a renamed subdeck).",
     "was": "Earlier ids of this card, newest first: the note keeps its identity and reviews.",
 }
 DECK_DOCS = {
@@ -92,6 +95,7 @@ def card_file_schema() -> dict[str, Any]:
                 "source": _OPTIONAL_TEXT,
                 "tags": tags,
                 "deck": subdeck,
+                "deck_was": subdeck,
                 "was": {"anyOf": [_ID, {"type": "array", "items": _ID}, {"type": "null"}]},
             },
         ),
@@ -108,7 +112,12 @@ def card_file_schema() -> dict[str, Any]:
         "properties": _described(
             CARD_FILE_KEYS,
             CARD_FILE_DOCS,
-            {"deck": subdeck, "tags": tags, "cards": {"type": "array", "minItems": 1, "items": card}},
+            {
+                "deck": subdeck,
+                "deck_was": subdeck,
+                "tags": tags,
+                "cards": {"type": "array", "minItems": 1, "items": card},
+            },
         ),
     }
 

@@ -1,0 +1,85 @@
+"""Subdecks a release renames, as members can follow: rename theirs in Anki before importing.
+
+Anki matches decks by name and never moves a card it already has, so after a subdeck is renamed
+a member's existing cards stay in the old subdeck while the new cards arrive in the new one
+(ANKI.md). Renaming the member's old subdeck to the new name before the import avoids the split:
+the import then finds the deck by its name. That is only right when the whole old subdeck goes
+to one new subdeck that did not exist before, and nothing else lives in or under the old one
+(renaming a deck in Anki takes its children along, and renaming onto an existing name makes a
+copy named with a "+"). Card files say which subdeck their cards were released in (`deck_was`);
+the lock has checked that it is the one members have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .lockfile import NoteEntry
+from .model import deck_name
+from .plan import DeckPlan
+
+
+@dataclass(frozen=True)
+class SubdeckMoves:
+    renames: tuple[tuple[str, str], ...]
+    """(old full name, new full name) in the deck file's order."""
+    emptied: tuple[str, ...]
+    """Old parent subdecks the renames leave without cards."""
+    renamed_ids: frozenset[str]
+    """Card ids whose move the renames take care of."""
+
+
+def subdeck_moves(plan: DeckPlan) -> SubdeckMoves:
+    spec, number = plan.spec, plan.release.number
+    entries = plan.release.state.notes
+    current = {rc.card.id: deck_name(spec, rc.card.subdeck) for rc in plan.cards}
+    targets: dict[str, set[str]] = {}
+    moving: dict[str, list[str]] = {}
+    """Old name -> ids of the released notes moving out of it by `deck_was`."""
+    arrivals: dict[str, set[str]] = {}
+    """New name -> the old names its moving notes come from."""
+    settled: set[str] = set()
+    """Decks holding notes released before this release that stay where they were."""
+    for rc in plan.cards:
+        card, entry = rc.card, entries.get(rc.card.id)
+        if not isinstance(entry, NoteEntry) or entry.added == number:
+            continue
+        if entry.moved == number and card.deck_was:
+            old = deck_name(spec, card.deck_was)
+            targets.setdefault(old, set()).add(current[card.id])
+            moving.setdefault(old, []).append(card.id)
+            arrivals.setdefault(current[card.id], set()).add(old)
+        elif entry.moved != number:
+            settled.add(current[card.id])
+    decks_now = set(current.values())
+    old_names = set(targets)
+    renames: list[tuple[str, str]] = []
+    for old, new in targets.items():
+        (target, *others) = new
+        nested = any(d.startswith(old + "::") for d in decks_now | old_names)
+        if others or old in decks_now or nested or target in settled or arrivals[target] != {old}:
+            continue
+        renames.append((old, target))
+    renamed = {old for old, _ in renames}
+    emptied = sorted(
+        {
+            parent
+            for old in renamed
+            for parent in _parents(old, spec.name)
+            if parent not in decks_now
+            and not any(d.startswith(parent + "::") for d in decks_now)
+            and not any(o.startswith(parent + "::") for o in old_names - renamed)
+        },
+        key=lambda name: (-name.count("::"), name),
+    )
+    return SubdeckMoves(
+        renames=tuple(renames),
+        emptied=tuple(emptied),
+        renamed_ids=frozenset(i for old in renamed for i in moving[old]),
+    )
+
+
+def _parents(name: str, top: str) -> list[str]:
+    parts = name.split("::")
+    parents = ["::".join(parts[:n]) for n in range(1, len(parts))]
+    return [p for p in parents if p != top and p.startswith(top + "::")]
