@@ -671,8 +671,8 @@ def write_docs_screenshots() -> None:
         root = Path(tmp) / "project"
         source = REPO if (REPO / "decks").is_dir() else DATA / "sample"
         for name in PROJECT_FOLDERS:
-            if (source / name).is_dir():
-                shutil.copytree(source / name, root / name, ignore=shutil.ignore_patterns("*.lock.json"))
+            if (source / name).is_dir():  # with the lock: the page shows the release members have
+                shutil.copytree(source / name, root / name)
         result = build(root, root / "dist", preview=True)
         plan = result.decks[0]
         page = root / "dist" / f"{plan.spec.stem}.html"
