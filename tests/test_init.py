@@ -28,6 +28,7 @@ def test_init_builds_a_package_of_ones_own(tmp_path: Path) -> None:
         "max_deletions_per_card": 1,
         "max_deletions_per_note": 4,
         "paper_tag": "paper",
+        "study_order": True,
     }
     assert not list((root / "decks").glob("*.lock.json"))  # a draft: no release yet
     # The example shows every card type, a hint, code, math, a table, an image, tags, a subdeck.
