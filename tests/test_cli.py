@@ -654,3 +654,13 @@ def test_the_description_and_the_preview_say_which_release(sample: Path) -> None
     assert result.stderr.splitlines()[0] == (
         "decks/sample.yaml:7:11: deck file: 'homepage' must be an https:// or http:// address"
     )
+
+
+def test_release_without_the_render_cache(sample: Path, render_cache_dir: Path) -> None:
+    result = run("release", "--no-cache", "--project", sample)
+    assert result.exit_code == 0, result.output
+    assert "release 1" in result.stdout
+    assert (sample / "decks" / "sample.lock.json").is_file()
+    assert list(render_cache_dir.iterdir()) == []  # neither read nor written
+    assert run("--check", "--project", sample).exit_code == 0
+    assert list(render_cache_dir.iterdir()) != []  # a build without --no-cache fills it

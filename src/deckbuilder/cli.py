@@ -93,6 +93,9 @@ _FORMAT = click.option(
     help="How problems are printed: text, json (one object per line, on stdout) or github (annotations).",
 )
 _QUIET = click.option("--quiet", "-q", is_flag=True, help="Print problems only, no summary.")
+_NO_CACHE = click.option(
+    "--no-cache", is_flag=True, help="Render every card afresh, without the render cache."
+)
 
 
 @main.command(name=DEFAULT_COMMAND, context_settings=CONTEXT)
@@ -105,7 +108,7 @@ _QUIET = click.option("--quiet", "-q", is_flag=True, help="Print problems only, 
 @click.option(
     "--preview", is_flag=True, help="Also write OUT/<deck>.html showing every card (implies --lint)."
 )
-@click.option("--no-cache", is_flag=True, help="Render every card afresh, without the render cache.")
+@_NO_CACHE
 @click.option(
     "--locked",
     is_flag=True,
@@ -153,15 +156,16 @@ def build_command(
 @_OUT
 @_FORMAT
 @_QUIET
+@_NO_CACHE
 def release_command(
-    decks: tuple[str, ...], project: Path | None, out: Path | None, fmt: str, quiet: bool
+    decks: tuple[str, ...], project: Path | None, out: Path | None, fmt: str, quiet: bool, no_cache: bool
 ) -> None:
     """Release the decks whose cards changed: record the next release in decks/<deck>.lock.json.
 
     Builds like `build-deck --strict` (any warning stops it), then writes the packages, their
     release notes and the lock files. Refuses when no deck has anything to release.
     """
-    _run(project, out, decks, strict=True, release=True, fmt=fmt, quiet=quiet)
+    _run(project, out, decks, strict=True, release=True, cache=not no_cache, fmt=fmt, quiet=quiet)
 
 
 def _run(
@@ -332,7 +336,7 @@ def init_command(folder: Path, name: str | None, identity: str | None) -> None:
     show_default=True,
     help="Port on 127.0.0.1 (0: any free port).",
 )
-@click.option("--no-cache", is_flag=True, help="Render every card afresh, without the render cache.")
+@_NO_CACHE
 def serve_command(decks: tuple[str, ...], project: Path | None, port: int, no_cache: bool) -> None:
     """Preview the drafts live: rebuild on every save and reload the open browser tab.
 
