@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from deckbuilder import render, rendercache
+from deckbuilder import build, render, rendercache
+from deckbuilder.cardcache import CardCache, FieldChecks
+from deckbuilder.model import Card, Location
+from deckbuilder.render import TEXT_FIELDS, RenderedCard
 from deckbuilder.rendercache import RenderCache, fingerprint
 
 from .conftest import run
@@ -57,22 +63,58 @@ def test_cached_builds_are_the_same_bytes(released: Path, tmp_path: Path, render
     assert entries(render_cache_dir) == stored
 
 
+def card_entries(cache_folder: Path) -> dict[bytes, list[object]]:
+    """The card cache's entries (cardcache.py): JSON lists of each field's HTML, digest, findings."""
+    found = {}
+    for key, value in entries(cache_folder).items():
+        with contextlib.suppress(ValueError):
+            decoded = json.loads(value)
+            if isinstance(decoded, list) and len(decoded) == 11 and isinstance(decoded[-1], dict):
+                found[key] = decoded
+    return found
+
+
+def forge(cache_folder: Path, key: bytes, value: str) -> None:
+    """Replace an entry by one whose check matches: only its content can tell it is not ours."""
+    with sqlite3.connect(cache_folder / "render.sqlite") as db:
+        db.execute(
+            "UPDATE entries SET html = ?, check_ = ? WHERE key = ?",
+            (value, rendercache._check(key, value), key),
+        )
+
+
 def test_a_hit_is_used_and_a_damaged_entry_is_not(
     released: Path, tmp_path: Path, render_cache_dir: Path
 ) -> None:
     package(released, tmp_path / "cold")
-    key, html = next((k, h) for k, h in entries(render_cache_dir).items() if 'class="highlight"' in h)
-    forged = html.replace('class="highlight"', 'class="highlight from-the-cache"')
+    card_key, card = next(
+        (k, c) for k, c in card_entries(render_cache_dir).items() if 'class="highlight"' in str(c[:5])
+    )
+    forged_card = [
+        str(v).replace('class="highlight"', 'class="highlight from-the-card-cache"') for v in card[:10]
+    ]
+    # A consistent entry is what the cache serves: proof the card entry is read.
+    forge(render_cache_dir, card_key, json.dumps([*forged_card, card[10]]))
+    assert "from-the-card-cache" in note_text(package(released, tmp_path / "card-hit"), tmp_path)
     with sqlite3.connect(render_cache_dir / "render.sqlite") as db:
-        # A consistent entry (its check recomputed) is what the cache serves: proof it is read.
-        db.execute(
-            "UPDATE entries SET html = ?, check_ = ? WHERE key = ?",
-            (forged, rendercache._check(key, forged), key),
-        )
+        db.execute("DELETE FROM entries WHERE key = ?", (card_key,))
+    # Without the card's entry, its texts' conversions are what the cache serves.
+    key, html = next(
+        (k, h)
+        for k, h in entries(render_cache_dir).items()
+        if h.startswith("<p>") and 'class="highlight"' in h
+    )
+    forged = html.replace('class="highlight"', 'class="highlight from-the-cache"')
+    forge(render_cache_dir, key, forged)
+    with sqlite3.connect(render_cache_dir / "render.sqlite") as db:
+        for other in card_entries(render_cache_dir):
+            db.execute("DELETE FROM entries WHERE key = ?", (other,))
     assert "from-the-cache" in note_text(package(released, tmp_path / "hit"), tmp_path)
     with sqlite3.connect(render_cache_dir / "render.sqlite") as db:
         # The same text with a check that does not match: damaged, so converted afresh.
         db.execute("UPDATE entries SET check_ = ? WHERE key = ?", (b"12345678", key))
+        for other in card_entries(render_cache_dir):  # (the last build kept the forged HTML)
+            db.execute("DELETE FROM entries WHERE key = ?", (other,))
     rebuilt = package(released, tmp_path / "damaged")
     assert "from-the-cache" not in note_text(rebuilt, tmp_path)
     assert rebuilt == package(released, tmp_path / "fresh", "--no-cache")
@@ -235,9 +277,10 @@ def test_script_findings_come_from_the_cache_and_are_still_errors(
     assert first.exit_code == second.exit_code == 1
     assert "carries script (an event handler onclick= on <b>)" in first.stderr
     assert first.stderr == second.stderr
-    # The HTML of the front and of the back, what the script and the tag-balance checks found in
-    # each, the parsed card file, the note's check by Anki's rules (a script error is not one).
-    assert len(stored) == 8
+    # The HTML of the front and of the back, the card (its fields' HTML and what the script and
+    # tag-balance checks found in each), the parsed card file, the note's check by Anki's rules
+    # (a script error is not one).
+    assert len(stored) == 5
     assert entries(render_cache_dir) == stored
 
 
@@ -302,3 +345,263 @@ def test_unbalanced_html_is_still_reported_from_the_cache(make_project: Callable
     first, second = (run("--project", root, "--check") for _ in range(2))
     assert "card 'a': 'front' leaves <b> open; close it with </b>" in first.stderr
     assert second.stderr == first.stderr
+
+
+def a_card(**changes: object) -> Card:
+    card = Card(
+        id="a",
+        type="basic",
+        front="**Q**",
+        back="A",
+        text="",
+        extra="more",
+        source="https://example.org",
+        tags=(),
+        subdeck="",
+        was=(),
+        location=Location("cards/c.yaml", 2),
+    )
+    return dataclasses.replace(card, **changes)  # type: ignore[arg-type]
+
+
+def test_a_card_entry_is_keyed_by_each_of_its_texts() -> None:
+    base = a_card()
+    source = CardCache.source(base)
+    assert source is not None and CardCache.source(a_card()) == source
+    for name in TEXT_FIELDS:
+        assert CardCache.source(a_card(**{name: getattr(base, name) + "x"})) != source, name
+    # The same characters in other fields are another card.
+    assert CardCache.source(a_card(front="ab", back="")) != CardCache.source(a_card(front="a", back="b"))
+    # Nothing else decides the fields' HTML (and a card's location is not part of what is kept).
+    assert CardCache.source(a_card(id="b", tags=("t",), location=Location("other.yaml", 9))) == source
+    # A card with an image depends on files: never kept.
+    for image in ("![d](d.png)", "<IMG SRC='d.png'>", "x <img src=d.png>"):
+        assert CardCache.source(a_card(extra=image)) is None
+
+
+def test_a_card_entry_of_another_fingerprint_is_not_served(tmp_path: Path) -> None:
+    rendered = RenderedCard(
+        a_card(), {"front": "<strong>Q</strong>", "back": "A", "text": "", "extra": "more", "source": "s"}
+    )
+    source = CardCache.source(rendered.card)
+    assert source is not None
+    one = RenderCache(tmp_path, b"one")
+    CardCache(one, FieldChecks()).keep(source, rendered)
+    cards = CardCache(one, FieldChecks())
+    cards.keep(source, rendered)
+    cards.store()
+    one.save()
+    assert CardCache(RenderCache(tmp_path, b"one"), FieldChecks()).lookup([source]) == {0: rendered.fields}
+    assert CardCache(RenderCache(tmp_path, b"two"), FieldChecks()).lookup([source]) == {}
+    other = CardCache.source(a_card(front="**Q2**"))
+    assert CardCache(RenderCache(tmp_path, b"one"), FieldChecks()).lookup([other, None]) == {}
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[object]:
+    """Calls of a real function, recorded (the function still runs)."""
+    calls: list[object] = []
+    real = getattr(owner, name)
+
+    def spy(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, spy)
+    return calls
+
+
+@pytest.mark.parametrize("name", ["front", "back", "extra", "source"])
+def test_a_card_with_any_text_edited_is_rendered_again(
+    released: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    package(released, tmp_path / "cold")
+    renders = counting(monkeypatch, render.MarkdownRenderer, "render_card")
+    package(released, tmp_path / "warm")
+    with_images = {args[1].id for args in renders}  # type: ignore[attr-defined]
+    assert with_images == {"image-sample", "extra-one"}  # every other card from the card cache
+    renders.clear()
+    card_file = released / "cards" / "basics.yaml"
+    text = card_file.read_text(encoding="utf-8")
+    edits = {
+        "front": ("What is the capital of **France**?", "What is the capital of *France*?"),
+        "back": ("    back: Paris\n", "    back: Paris, France\n"),
+        "extra": ("since 987.", "since 987 or so."),
+        "source": ("wiki/Paris", "wiki/Paris_(city)"),
+    }
+    old, new = edits[name]
+    assert old in text
+    card_file.write_text(text.replace(old, new, 1), encoding="utf-8")
+    edited = package(released, tmp_path / "edited")
+    assert {args[1].id for args in renders} == {"capital-of-france", *with_images}  # type: ignore[attr-defined]
+    assert edited == package(released, tmp_path / "fresh", "--no-cache")
+
+
+def test_a_cloze_text_edited_is_rendered_again(released: Path, tmp_path: Path) -> None:
+    package(released, tmp_path / "cold")
+    card_file = released / "cards" / "basics.yaml"
+    text = card_file.read_text(encoding="utf-8")
+    card_file.write_text(
+        text.replace("{{c1::clarify the problem}}", "{{c1::clarify the goal}}"), encoding="utf-8"
+    )
+    warm = package(released, tmp_path / "warm")
+    assert "clarify the goal" in note_text(warm, tmp_path)
+    assert warm == package(released, tmp_path / "fresh", "--no-cache")
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        '{"not": "ours"}',
+        "[1, 2]",
+        json.dumps(["x"] * 10 + [[]]),
+        json.dumps(["x"] * 9 + [1, {}]),
+        json.dumps(["x"] * 10 + [{"7": ["", "", False, ""]}]),
+        json.dumps(["x"] * 10 + [{"0": ["", "", "no", ""]}]),
+        json.dumps(["x"] * 10 + [{"0": ["", ""]}]),
+        "nope",
+    ],
+)
+def test_a_foreign_card_entry_is_not_trusted(
+    released: Path, tmp_path: Path, render_cache_dir: Path, forged: str
+) -> None:
+    package(released, tmp_path / "cold")
+    kept = card_entries(render_cache_dir)
+    assert kept
+    for key in kept:
+        forge(render_cache_dir, key, forged)
+    assert package(released, tmp_path / "warm") == package(released, tmp_path / "fresh", "--no-cache")
+
+
+def test_a_note_is_checked_again_when_anything_its_check_reads_changes(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    card = "cards:\n  - id: a\n    front: '**Q**'\n    back: A\n"
+    root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": card})
+    assert run("--project", root, "--check").exit_code == 0
+    checks = counting(monkeypatch, build, "check_note")
+    assert run("--project", root, "--check").exit_code == 0
+    assert checks == []  # passed before, from the cache
+    card_file = root / "cards" / "c.yaml"
+    for edited in (
+        card.replace("'**Q**'", "'**Q?**'"),  # a text
+        card.replace("back: A\n", "back: A\n    type: reversed\n"),  # the card's type
+        card.replace("id: a", "id: b"),  # its id (a field of the note)
+        card.replace("back: A\n", "back: A\n    tags: [t]\n"),  # whether it has tags
+    ):
+        card_file.write_text(edited, encoding="utf-8")
+        checks.clear()
+        assert run("--project", root, "--check").exit_code == 0
+        assert len(checks) == 1, edited
+    (root / "templates").mkdir()
+    (root / "templates" / "basic.front.html").write_text("<div>{{Front}}</div>", encoding="utf-8")
+    checks.clear()
+    assert run("--project", root, "--check").exit_code == 0
+    assert len(checks) == 1  # the note type's templates
+
+
+PROBLEMS = {
+    "decks/d.yaml": "name: D\nlint:\n  max_answer_words: 3\n  max_deletions_per_card: 1\n",
+    "cards/c.yaml": """cards:
+  - id: bold-open
+    front: 'Q <b>bold?'
+    back: A
+  - id: odd-tag
+    front: 'What is <my-tag>?'
+    back: B
+  - id: scripted
+    front: 'Click <b onclick="steal()">here</b>?'
+    back: C
+  - id: cloze-in-basic
+    front: 'A {{c1::deletion}} here?'
+    back: D
+  - id: blank
+    front: '<br>'
+    back: E
+  - id: missing-image
+    front: 'What is ![d](nope.png)?'
+    back: F
+  - id: long-answer
+    front: What is it and why is it?
+    back: one two three four five
+  - id: same-one
+    front: Same question?
+    back: G
+  - id: same-two
+    front: Same question?
+    back: H
+  - id: code
+    front: |
+      What prints?
+
+      ```python
+      print(1)
+      ```
+    back: "`1`"
+  - id: many-deletions
+    type: cloze
+    text: '{{c1::a}} and {{c1::b}}'
+""",
+}
+
+
+@pytest.mark.parametrize("options", [("--check",), ("--lint",), ()])
+def test_a_warm_build_reports_what_a_cold_build_reports(
+    make_project: Callable[..., Path], options: tuple[str, ...]
+) -> None:
+    root = make_project(PROBLEMS)
+    fresh = run("--project", root, "--format", "json", "--no-cache", *options)
+    assert fresh.exit_code == 1
+    codes = {json.loads(line)["code"] for line in fresh.stdout.splitlines()}
+    expected = {
+        "unbalanced-html",
+        "html-tag",
+        "script",
+        "cloze-not-cloze-card",
+        "image-missing",
+    }
+    assert expected <= codes
+    if options:
+        assert {"lint-answer-words", "lint-same-question", "lint-deletions", "lint-two-questions"} <= codes
+    for _ in range(3):  # a cold cache, then twice warm
+        again = run("--project", root, "--format", "json", *options)
+        assert (again.exit_code, again.stdout, again.stderr) == (fresh.exit_code, fresh.stdout, fresh.stderr)
+
+
+def test_a_warm_build_warns_as_a_cold_build_warns(make_project: Callable[..., Path], tmp_path: Path) -> None:
+    files = dict(PROBLEMS)
+    kept = ("bold-open", "odd-tag", "long-answer", "same-one", "same-two", "code", "many-deletions")
+    cards = files["cards/c.yaml"].split("  - id: ")
+    files["cards/c.yaml"] = "  - id: ".join([cards[0], *(c for c in cards[1:] if c.split("\n")[0] in kept)])
+    root = make_project(files)
+    fresh = run("--project", root, "--out", tmp_path / "fresh", "--lint", "--no-cache")
+    assert fresh.exit_code == 0, fresh.output
+    assert "warning:" in fresh.stderr and "lint-" not in fresh.stderr
+    for name in ("cold", "warm"):
+        again = run("--project", root, "--out", tmp_path / name, "--lint")
+        assert again.stderr == fresh.stderr
+        assert (tmp_path / name / "d.apkg").read_bytes() != b""
+
+
+def test_a_released_deck_rebuilt_warm_is_its_release(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, render_cache_dir: Path
+) -> None:
+    """The lock's digests of the fields come from the card cache too: they must be the same."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    monkeypatch.setenv("DECKBUILDER_CACHE_DIR", str(tmp_path / "release-cache"))  # not this test's cache
+    assert run("release", "--project", sample, "--out", tmp_path / "released").exit_code == 0
+    monkeypatch.setenv("DECKBUILDER_CACHE_DIR", str(render_cache_dir))
+    released = (tmp_path / "released" / "sample.apkg").read_bytes()
+    notes = (tmp_path / "released" / "sample.release-notes.md").read_bytes()
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(int(EPOCH) + 100))  # a changed note would get this time
+    for name in ("cold", "warm"):
+        assert package(sample, tmp_path / name) == released, name
+        assert (tmp_path / name / "sample.release-notes.md").read_bytes() == notes
+    card_file = sample / "cards" / "basics.yaml"
+    card_file.write_text(
+        card_file.read_text(encoding="utf-8").replace("back: Paris", "back: Lyon"), encoding="utf-8"
+    )
+    draft = package(sample, tmp_path / "draft")
+    assert draft == package(sample, tmp_path / "fresh", "--no-cache")
+    changes = (tmp_path / "draft" / "sample.release-notes.md").read_text(encoding="utf-8")
+    assert changes == (tmp_path / "fresh" / "sample.release-notes.md").read_text(encoding="utf-8")
+    assert "## Changed (1)\n\n- `capital-of-france` — What is the capital of France? (Back)" in changes

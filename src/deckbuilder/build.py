@@ -17,14 +17,15 @@ from typing import Any, ParamSpec, TypeVar
 from . import releasenotes
 from .activecontent import scripts_in
 from .buildlock import one_build_at_a_time
+from .cardcache import CardCache, FieldChecks
 from .lint import lint
 from .load import load_project
 from .lock import Lock, NoteInput, NoteTypeInput
 from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project, deck_name
-from .notecheck import check_note, cloze_syntax, first_unbalanced, unbalanced_html
+from .notecheck import check_note, cloze_syntax, unbalanced_html
 from .notetypes import KINDS, TemplateSet
 from .output import write_all
-from .package import NoteRecord, PackageContent, card_ordinals, note_guid, odd_html_tags, package_bytes
+from .package import NoteRecord, PackageContent, card_ordinals, note_guid, package_bytes
 from .plan import DeckPlan
 from .releasenotes import release_stamp
 from .render import (
@@ -138,34 +139,45 @@ def _build(
     renderer = MarkdownRenderer(root, MediaFiles())
     all_cards = [card for cards in project.card_files.values() for card in cards]
     progress(f"rendering {len(all_cards)} cards", 0.1)
-    renderer.convert_ahead(all_cards, render_cache, default_workers() if workers is None else workers)
-    rendered = {
-        path: tuple(renderer.render_card(card, problems) for card in cards)
-        for path, cards in project.card_files.items()
-    }
-    # Parsing every field's HTML costs as much as the rest of a rebuild: findings are cached.
-    scripts = _cached_scan(rendered, render_cache, "scripts", lambda html: "\n".join(scripts_in(html)))
+    checks = FieldChecks()
+    rendered = _render(project, renderer, render_cache, checks, problems, workers)
     now = _now(problems)
     result = BuildResult()
     result.warnings += [
         Diagnostic(Location(rel, 0), "no deck uses this card file", warning=True, code="unused-card-file")
         for rel in project.unused_card_files
     ]
-    balance = _cached_scan(rendered, render_cache, "html-balance", first_unbalanced)
+
+    def outside_code(html: str) -> bool:
+        return checks.of(html).cloze
+
+    def unbalanced(html: str) -> str:
+        return checks.of(html).unbalanced
+
     for file_cards in rendered.values():
         for rc in file_cards:
-            problems.extend(cloze_syntax(rc))
-            result.warnings += unbalanced_html(rc, balance)
+            problems.extend(cloze_syntax(rc, outside_code))
+            result.warnings += unbalanced_html(rc, unbalanced)
     cards_valid = not problems
     _check_identities(root, project, problems)
     for number, spec in enumerate(selected):
         progress(f"checking {spec.name}", 0.6 + 0.3 * number / len(selected))
         cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])
         if not spec.allow_scripts:
-            problems.extend(_scripts(spec, cards, scripts))
-        result.warnings += _odd_tags(cards)
+            problems.extend(_scripts(spec, cards, checks))
+        result.warnings += _odd_tags(cards, checks)
         plan = _plan_deck(
-            root, spec, cards, templates, renderer.media, now, problems, cards_valid, release, render_cache
+            root,
+            spec,
+            cards,
+            templates,
+            renderer.media,
+            now,
+            problems,
+            cards_valid,
+            release,
+            render_cache,
+            checks,
         )
         if plan is not None:
             result.decks.append(plan)
@@ -233,6 +245,41 @@ def _build(
         )
     write_all(files)
     return result
+
+
+def _render(
+    project: Project,
+    renderer: MarkdownRenderer,
+    cache: RenderCache | None,
+    checks: FieldChecks,
+    problems: list[Diagnostic],
+    workers: int | None,
+) -> dict[str, tuple[RenderedCard, ...]]:
+    """Every card file's cards rendered: from the card cache, or converted (and then kept)."""
+    all_cards = [card for cards in project.card_files.values() for card in cards]
+    kept = CardCache(cache, checks)
+    sources = [kept.source(card) if cache is not None else None for card in all_cards]
+    hits = kept.lookup(sources)
+    misses = [card for index, card in enumerate(all_cards) if index not in hits]
+    renderer.convert_ahead(misses, cache, default_workers() if workers is None else workers)
+    rendered = {}
+    index = 0
+    for path, cards in project.card_files.items():
+        done = []
+        for card in cards:
+            fields = hits.get(index)
+            if fields is not None:
+                done.append(RenderedCard(card, fields))
+            else:
+                rc = renderer.render_card(card, problems)
+                source = sources[index]
+                if source is not None:
+                    kept.keep(source, rc)
+                done.append(rc)
+            index += 1
+        rendered[path] = tuple(done)
+    kept.store()
+    return rendered
 
 
 def _write_preview(plan: DeckPlan, diagnostics: list[Diagnostic], out: Path) -> Path:
@@ -307,7 +354,9 @@ def _plan_deck(
     cards_valid: bool,
     releasing: bool,
     cache: RenderCache | None = None,
+    checks: FieldChecks | None = None,
 ) -> DeckPlan | None:
+    checks = checks or FieldChecks()
     before = len(problems)
     lock = Lock.for_deck(root, spec, problems)
     if len(problems) > before:
@@ -349,7 +398,9 @@ def _plan_deck(
     plan_problems: list[Diagnostic] = problems if cards_valid else []
     released_time = lock.state.built
     lock.check_guids(inputs, lambda version, card_id: note_guid(identity, version, card_id), plan_problems)
-    release = lock.plan(inputs, nt_inputs, identity, spec.note_type_version, now, plan_problems)
+    release = lock.plan(
+        inputs, nt_inputs, identity, spec.note_type_version, now, plan_problems, checks.digest
+    )
     if release.new_now and os.environ.get("SOURCE_DATE_EPOCH", "").strip() and now < released_time:
         # Older than the last release: changed notes would not look newer than members' edits.
         problems.append(
@@ -411,8 +462,9 @@ class _CheckedNotes:
     """Notes that passed check_note in an earlier build, with genanki's cards for them.
 
     The key holds everything check_note and genanki's card rules read: the card's type, id and
-    written text, its HTML fields, the note's fields and tags, the note type's templates. A
-    note with problems is never kept, so its problems are found (and located) afresh.
+    texts (which decide its HTML fields, images aside), whether it has tags, the note type's
+    templates and fields. A card with images is keyed by its HTML fields too. A note with
+    problems is never kept, so its problems are found (and located) afresh.
     """
 
     def __init__(
@@ -425,7 +477,17 @@ class _CheckedNotes:
         """Genanki's card ordinals of each note that passed before, by index."""
         if cache is None:
             return
-        self._keys = [self._key(rc, note) for rc, note in zip(cards, notes, strict=True)]
+        note_types: dict[int, str] = {}
+        for note in notes:
+            nt = note.note_type
+            if nt.id not in note_types:
+                inputs = [[t.front for t in nt.templates], nt.kind.fields, nt.kind.cloze]
+                note_types[nt.id] = hashlib.sha256(
+                    json.dumps(inputs, ensure_ascii=False).encode()
+                ).hexdigest()
+        self._keys = [
+            self._key(rc, note, note_types[note.note_type.id]) for rc, note in zip(cards, notes, strict=True)
+        ]
         kept = cache.lookup(self._keys, "note-check")
         for index, key in enumerate(self._keys):
             with contextlib.suppress(ValueError, TypeError):
@@ -434,13 +496,15 @@ class _CheckedNotes:
                     self.ords[index] = ords
 
     @staticmethod
-    def _key(rc: RenderedCard, note: NoteRecord) -> str:
-        nt = note.note_type
+    def _key(rc: RenderedCard, note: NoteRecord, note_type: str) -> str:
         card = rc.card
-        inputs = [card.type, card.id, card.text, sorted(rc.fields.items()), note.fields, bool(note.tags)]
-        inputs += [[t.front for t in nt.templates], nt.kind.fields, nt.kind.cloze]
-        # Their digest, not their text: 10k keys would otherwise hold a second copy of the deck.
-        return hashlib.sha256(json.dumps(inputs, ensure_ascii=False).encode()).hexdigest()
+        source = CardCache.source(card)
+        head = f"{note_type}\0{card.type}\0{card.id}\0{int(bool(note.tags))}\0"
+        if source is not None:
+            return head + source
+        # Images: the HTML depends on files too. Its digest, not the text (no second copy of the deck).
+        inputs = [card.text, sorted(rc.fields.items()), note.fields]
+        return head + "\0" + hashlib.sha256(json.dumps(inputs, ensure_ascii=False).encode()).hexdigest()
 
     def passed(self, index: int, ords: list[int]) -> None:
         if self._cache is not None:
@@ -451,18 +515,18 @@ class _CheckedNotes:
             self._cache.store(self._fresh, "note-check")
 
 
-def _odd_tags(cards: tuple[RenderedCard, ...]) -> list[Diagnostic]:
+def _odd_tags(cards: tuple[RenderedCard, ...], checks: FieldChecks) -> list[Diagnostic]:
     """What genanki would warn about (and Anki may drop): `<my-tag>`, `<x:y>` in a field."""
     found = []
     for rc in cards:
         for name, html in rc.fields.items():
-            tags = odd_html_tags(html) if "<" in html else []
+            tags = checks.of(html).odd_tags
             if tags:
                 line = rc.card.field_lines.get(name, rc.card.location.line)
                 found.append(
                     Diagnostic(
                         Location(rc.card.location.path, line),
-                        f"card '{rc.card.id}': '{name}' has {' '.join(dict.fromkeys(tags))}, which genanki "
+                        f"card '{rc.card.id}': '{name}' has {tags}, which genanki "
                         "takes for an invalid HTML tag; write &lt; for a '<' that should show",
                         warning=True,
                         code="html-tag",
@@ -474,28 +538,12 @@ def _odd_tags(cards: tuple[RenderedCard, ...]) -> list[Diagnostic]:
 _SCRIPT_WAY_OUT = "members' Anki would run it: remove it, or set allow_scripts: true in the deck file"
 
 
-def _cached_scan(
-    rendered: dict[str, tuple[RenderedCard, ...]],
-    cache: RenderCache | None,
-    kind: str,
-    scan: Callable[[str], str],
-) -> dict[str, str]:
-    """`scan` of every field's HTML that has a tag, its results kept in the render cache."""
-    htmls = list(dict.fromkeys(h for rcs in rendered.values() for rc in rcs for h in rc.fields.values()))
-    htmls = [html for html in htmls if "<" in html]
-    found = cache.lookup(htmls, kind) if cache is not None else {}
-    fresh = {html: scan(html) for html in htmls if html not in found}
-    if cache is not None:
-        cache.store(fresh, kind)
-    return found | fresh
-
-
-def _scripts(spec: DeckSpec, cards: tuple[RenderedCard, ...], scripts: dict[str, str]) -> list[Diagnostic]:
+def _scripts(spec: DeckSpec, cards: tuple[RenderedCard, ...], checks: FieldChecks) -> list[Diagnostic]:
     """Script in card fields, which Anki runs: an error unless the deck file allows it."""
     found = []
     for rc in cards:
         for name, html in rc.fields.items():
-            for what in scripts.get(html, "").splitlines():
+            for what in checks.of(html).scripts.splitlines():
                 line = rc.card.field_lines.get(name, rc.card.location.line)
                 found.append(
                     Diagnostic(

@@ -214,9 +214,12 @@ class Lock:
         version: int,
         now: int,
         problems: list[Diagnostic],
+        digest_of: Callable[[str], str] = digest,
     ) -> Release:
-        """The release these notes make (only a draft until `build-deck release` writes it)."""
-        planner = _Planner(self.state, identity, now, problems)
+        """The release these notes make (only a draft until `build-deck release` writes it).
+
+        `digest_of`: `digest`, or a function giving the same digests faster (a memo)."""
+        planner = _Planner(self.state, identity, now, problems, digest_of)
         planner.retire_note_types(version)
         for note in notes:
             planner.take(note)
@@ -233,7 +236,15 @@ class Lock:
 class _Planner:
     """The steps of planning a release, over a working copy of the lock's records."""
 
-    def __init__(self, state: LockState, identity: str, now: int, problems: list[Diagnostic]) -> None:
+    def __init__(
+        self,
+        state: LockState,
+        identity: str,
+        now: int,
+        problems: list[Diagnostic],
+        digest_of: Callable[[str], str] = digest,
+    ) -> None:
+        self.digest = digest_of
         self.old = state
         self.identity = identity
         self.now = now
@@ -282,22 +293,27 @@ class _Planner:
         assert found is None or isinstance(found, NoteEntry)
         if found is not None and not found.origin and note.was and found.guid == note.default_guid:
             found = dataclasses.replace(found, origin=note.was[-1])  # its guid's id, should the card go
-        hashes = {name: digest(value) for name, value in note.parts.items()}
-        entry, change = self._changed(note, old_id, found, hashes)
-        if found is not None and change is not None and "deck" in change.what:
-            self._check_deck_was(note, found)
-        if change is not None:
-            restored_only = change.what == ("restored",)
-            entry = dataclasses.replace(
-                entry,
-                hashes=hashes,
-                # A note restored as it was is unchanged in members' collections: no update.
-                mod=entry.mod if restored_only else max(self.now, entry.mod + 1),
-                release=self.number,
-                change=(change.kind, *change.what),
-                moved=self.number if found is not None and "deck" in change.what else entry.moved,
-            )
-        self.entries[note.card_id] = dataclasses.replace(entry, removed=0)
+        hashes = {name: self.digest(value) for name, value in note.parts.items()}
+        if found is None:
+            entry = self._added(note, hashes)
+        else:
+            entry, change = self._changed(note, old_id, found, hashes)
+            if change is not None and "deck" in change.what:
+                self._check_deck_was(note, found)
+            if change is not None:
+                restored_only = change.what == ("restored",)
+                entry = dataclasses.replace(
+                    entry,
+                    hashes=hashes,
+                    # A note restored as it was is unchanged in members' collections: no update.
+                    mod=entry.mod if restored_only else max(self.now, entry.mod + 1),
+                    release=self.number,
+                    change=(change.kind, *change.what),
+                    moved=self.number if "deck" in change.what else entry.moved,
+                    removed=0,
+                )
+            # Unchanged, it was not removed (a restored note is a change).
+        self.entries[note.card_id] = entry
         self.claimed.add(note.card_id)
         self.guids[note.card_id] = entry.guid
         self.mods[note.card_id] = entry.mod
@@ -347,22 +363,22 @@ class _Planner:
                 )
             )
 
+    def _added(self, note: NoteInput, hashes: dict[str, str]) -> NoteEntry:
+        origin = note.was[-1] if note.was else note.card_id
+        return NoteEntry(
+            guid=note.default_guid,
+            note_type=note.note_type,
+            hashes=hashes,
+            mod=max(self.now, 1),
+            release=self.number,
+            change=("added",),
+            added=self.number,
+            origin=origin if origin != note.card_id else "",
+        )
+
     def _changed(
-        self, note: NoteInput, old_id: str | None, entry: NoteEntry | None, hashes: dict[str, str]
+        self, note: NoteInput, old_id: str | None, entry: NoteEntry, hashes: dict[str, str]
     ) -> tuple[NoteEntry, Change | None]:
-        if entry is None:
-            origin = note.was[-1] if note.was else note.card_id
-            new = NoteEntry(
-                guid=note.default_guid,
-                note_type=note.note_type,
-                hashes={},
-                mod=0,
-                release=self.number,
-                change=("added",),
-                added=self.number,
-                origin=origin if origin != note.card_id else "",
-            )
-            return new, Change(note.card_id, "added")
         if entry.note_type and entry.note_type != note.note_type:
             name = self.note_types[nt].name if (nt := entry.note_type) in self.note_types else nt
             self.problems.append(

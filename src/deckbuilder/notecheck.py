@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 
 from . import ankitemplate
@@ -121,13 +121,15 @@ def _balanced(fragment: str) -> bool:
     return not stack
 
 
-def cloze_syntax(rc: RenderedCard) -> Iterator[Diagnostic]:
-    """Cloze deletions on a card that is not a cloze card: Anki shows them as typed."""
+def cloze_syntax(rc: RenderedCard, outside_code: Callable[[str], bool] | None = None) -> Iterator[Diagnostic]:
+    """Cloze deletions on a card that is not a cloze card: Anki shows them as typed.
+
+    `outside_code`: cloze_outside_code, or what it found before (the card cache keeps it)."""
     card = rc.card
     if card.type == "cloze":
         return
     for name, value in rc.fields.items():
-        if _CLOZE_SYNTAX.search(_CODE.sub("", value)):
+        if (outside_code or cloze_outside_code)(value):
             yield Diagnostic(
                 Location(card.location.path, card.field_lines.get(name, card.location.line)),
                 f"card '{card.id}': a {{{{c…::…}}}} deletion in '{name}' shows as typed on a "
@@ -137,18 +139,23 @@ def cloze_syntax(rc: RenderedCard) -> Iterator[Diagnostic]:
             )
 
 
-def unbalanced_html(rc: RenderedCard, known: Mapping[str, str] | None = None) -> Iterator[Diagnostic]:
+def unbalanced_html(rc: RenderedCard, unbalanced: Callable[[str], str] | None = None) -> Iterator[Diagnostic]:
     """Warnings for HTML tags a field opens and never closes, or closes without opening.
 
-    `known`: first_unbalanced of field values, found before (the render cache keeps them)."""
+    `unbalanced`: first_unbalanced, or what it found before (the card cache keeps it)."""
     card = rc.card
     for name, value in rc.fields.items():
-        problem = known[value] if known is not None and value in known else first_unbalanced(value)
+        problem = (unbalanced or first_unbalanced)(value)
         if problem:
             at = Location(card.location.path, card.field_lines.get(name, card.location.line))
             yield Diagnostic(
                 at, f"card '{card.id}': '{name}' {problem}", warning=True, code="unbalanced-html"
             )
+
+
+def cloze_outside_code(value: str) -> bool:
+    """Whether a field's HTML has cloze markup outside <pre> and <code>."""
+    return "{{c" in value and bool(_CLOZE_SYNTAX.search(_CODE.sub("", value)))
 
 
 def first_unbalanced(value: str) -> str:

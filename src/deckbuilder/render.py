@@ -152,6 +152,11 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def has_images(text: str) -> bool:
+    """Whether a text may show an image (Markdown's or an <img> tag): its HTML then depends on files."""
+    return "![" in text or ("<" in text and "<img" in text.lower())
+
+
 @dataclass(frozen=True, slots=True)
 class RenderedCard:
     """A card's fields as HTML, ready for a note."""
@@ -225,7 +230,7 @@ class MarkdownRenderer:
             return ""
         if not self._needs_markdown(text):
             return text
-        if "![" in text or "<img" in text.lower():  # images depend on the card's folder
+        if has_images(text):  # images depend on the card's folder
             return self._convert(text, base, location, problems, images=True)
         # Texts repeat (a paper's citation on each of its cards): convert each once.
         if text not in self._converted:

@@ -1,8 +1,9 @@
 """Markdown conversions kept between builds, so a rebuild renders only the texts that changed.
 
 Only pure steps are cached: Markdown text -> HTML, before images are resolved against the
-card's folder (that runs on every build, so a moved or edited image is always seen), and what
-the script check finds in a field's HTML. An entry's
+card's folder (that runs on every build, so a moved or edited image is always seen), a card
+file's parsed cards, whole cards without images and what the checks found in them
+(cardcache.py), and the notes that passed their checks. An entry's
 key is a hash of the text and of everything else that changes the output: the versions of
 Markdown, its extensions and Pygments, their configuration, and deckbuilder's own source. The
 store lives in the user's cache folder, never in the project: a deck project is untrusted input,
