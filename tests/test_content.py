@@ -103,3 +103,23 @@ def test_paper_cards_name_paper_and_year_and_cite_it(shipped: tuple[Path, Collec
         question = note["Text"] if "Text" in note else note["Front"]
         assert re.search(r"\((?:19|20)\d\d\)", question), note["ID"]
         assert re.search(r"https?://", note["Source"]), note["ID"]
+
+
+def test_a_new_learner_meets_every_note_in_the_deck_files_order(
+    shipped: tuple[Path, Collection, str], tmp_path: Path
+) -> None:
+    """Anki's default options, no daily limit: the whole deck, not only the first session."""
+    root, _, _ = shipped
+    col = new_collection(tmp_path / "learner" / "collection.anki2")
+    import_package(col, root / "dist" / "mle-interview.apkg")
+    top = col.decks.id_for_name("MLE Interview")
+    col.decks.select(top)
+    config = col.decks.config_dict_for_deck_id(top)
+    assert config["id"] == 1  # the default preset: the package brought none
+    config["new"]["perDay"] = config["rev"]["perDay"] = 9999  # the review limit caps new cards too
+    col.decks.update_config(config)
+    queued = col.sched.get_queued_cards(fetch_limit=9999).cards
+    studied = [(card.note()["ID"], card.ord) for q in queued for card in [col.get_card(q.card.id)]]
+    assert len(studied) == col.card_count()
+    (plan,) = build(root, check=True).decks
+    assert [card_id for card_id, ord_ in studied if ord_ == 0] == [rc.card.id for rc in plan.cards]
