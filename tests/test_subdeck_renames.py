@@ -147,10 +147,10 @@ def test_a_member_who_imported_first_moves_the_cards_by_the_search_given(renamed
     root, col, before, notes = renamed
     import_package(col, root / "dist" / "group.apkg")
     assert where(col)["loop-a"] == "Group::Loop"  # Anki left the member's card where it was
-    (example,) = re.findall(r"search the old subdeck without its children, e\.g\. `([^`]+)`", notes)
+    searches = dict(imported_first_in(notes))
+    assert searches["Group::1 Loop"] == '"deck:Group::Loop" -"deck:Group::Loop::*"'
     for old, new in renames_in(notes):
-        search = example.replace("Group::Loop", old)
-        col.set_deck(col.find_cards(search), col.decks.id_for_name(new))
+        col.set_deck(col.find_cards(searches[new]), col.decks.id_for_name(new))
         col.decks.remove([col.decks.id_for_name(old)])
     for parent in emptied_in(notes):
         col.decks.remove([col.decks.id_for_name(parent)])
@@ -210,3 +210,74 @@ def test_deck_was_is_checked_where_it_is_written(make_project, text: str, messag
     result = run("--check", "--project", root)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == message
+
+
+# What a member does, line by line, with the release notes
+# ---------------------------------------------------------
+
+
+def imported_first_in(notes: str) -> list[tuple[str, str]]:
+    """(new subdeck, Browse search of the old one's own cards) for a member who imported first."""
+    section = notes.split("## Subdecks renamed", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^- `([^`]+)`: `(\"deck:[^`]+)`$", section.split("Imported already?", 1)[1], re.M)
+
+
+def moves_in(notes: str) -> list[tuple[str, str]]:
+    """(subdeck, Browse search of its notes) for the notes moved without a rename."""
+    return re.findall(r'^- `([^`]+)`: `("ID:[^`]+)`$', notes, re.M)
+
+
+def follow_before_import(col: Collection, root: Path, notes: str) -> None:
+    if "## Subdecks renamed" in notes:
+        for old, new in renames_in(notes):
+            col.decks.rename(col.decks.by_name(old), new)
+        for parent in emptied_in(notes) if "hold no cards" in notes else []:
+            assert not col.find_cards(f'"deck:{parent}"'), f"{parent} is said to be empty"
+            col.decks.remove([col.decks.id_for_name(parent)])
+    import_package(col, root / "dist" / "group.apkg")
+    for deck, search in moves_in(notes):
+        col.set_deck(col.find_cards(search), col.decks.id_for_name(deck))
+
+
+def follow_after_import(col: Collection, root: Path, notes: str) -> None:
+    import_package(col, root / "dist" / "group.apkg")
+    if "## Subdecks renamed" in notes:
+        for new, search in imported_first_in(notes):
+            old = re.findall(r'^"deck:(.*)" -', search)[0].replace("\\", "")
+            col.set_deck(col.find_cards(search), col.decks.id_for_name(new))
+            col.decks.remove([col.decks.id_for_name(old)])
+    for deck, search in moves_in(notes):
+        col.set_deck(col.find_cards(search), col.decks.id_for_name(deck))
+
+
+def fresh(tmp_path: Path, root: Path) -> dict[str, str]:
+    """Where a new member's import puts each card."""
+    col = new_collection(tmp_path / "fresh" / "collection.anki2")
+    import_package(col, root / "dist" / "group.apkg")
+    return where(col)
+
+
+def two_releases(make_project, tmp_path: Path, first: dict[str, str], second: dict[str, str]):  # type: ignore[no-untyped-def]
+    """The project after `second` is released, a member's collection of release 1, its notes."""
+    root = make_project(first)
+    release(root)
+    col, _ = studied_member(tmp_path, root)
+    write(root, second)
+    release(root)
+    return root, col, (root / "dist" / "group.release-notes.md").read_text("utf-8")
+
+
+@pytest.mark.parametrize(("old", "neighbour"), [("Q_A", "QxA"), ("Top*", "Topics"), ('Say "hi"', "Say")])
+def test_the_search_for_members_who_imported_first_finds_only_the_old_subdeck(
+    make_project, tmp_path: Path, old: str, neighbour: str
+) -> None:  # type: ignore[no-untyped-def]
+    # Anki's search reads `_` as any one letter and `*` as any text; a quote ends the text.
+    first = RELEASE_1 | {
+        "cards/loop.yaml": card_file(old, "loop-a"),
+        "cards/extra.yaml": card_file(neighbour, "extra-a"),
+    }
+    second = {"cards/loop.yaml": card_file("1 Loop", "loop-a", deck_was=old)}
+    root, col, notes = two_releases(make_project, tmp_path, first, second)
+    follow_after_import(col, root, notes)
+    assert where(col) == fresh(tmp_path, root)
+    assert where(col)["extra-a"] == f"Group::{neighbour}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import html
+import re
 from collections.abc import Sequence
 
 from .lint import plain_text
@@ -134,15 +135,22 @@ def _renames(renames: Sequence[tuple[str, str]], emptied: Sequence[str]) -> list
             f"Then these old parent subdecks hold no cards: {listed}. Check in Browse (search "
             "`deck:` and the name) and delete them; deleting a deck deletes the cards in it.",
         ]
-    first_old, first_new = renames[0]
     lines += [
         "",
         "Imported already? Then the new subdecks exist, and renaming onto one makes a copy whose "
-        'name ends in "+". Move the cards instead: open Browse, search the old subdeck without '
-        f'its children, e.g. `"deck:{first_old}" -"deck:{first_old}::*"`, select all, Change '
-        f"Deck to `{first_new}`; then delete the old, empty subdeck.",
+        'name ends in "+". Move the cards instead: open Browse, search each line\'s old subdeck '
+        "(the search leaves out its children), select all, Change Deck to the subdeck named, "
+        "then delete the old, empty subdeck:",
+        "",
+        *(f"- `{new}`: `{_own_cards(old)}`" for old, new in renames),
     ]
     return lines
+
+
+def _own_cards(deck: str) -> str:
+    """Anki's search for a deck's cards but not its children's: `*`, `_`, `"` and `\\` escaped."""
+    name = re.sub(r'([\\"*_])', r"\\\1", deck)
+    return f'"deck:{name}" -"deck:{name}::*"'
 
 
 def release_stamp(number: int, draft: bool, when: int, homepage: str) -> str:
