@@ -219,7 +219,8 @@ def test_deck_was_is_checked_where_it_is_written(make_project, text: str, messag
 def imported_first_in(notes: str) -> list[tuple[str, str]]:
     """(new subdeck, Browse search of the old one's own cards) for a member who imported first."""
     section = notes.split("## Subdecks renamed", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"^- `([^`]+)`: `(\"deck:[^`]+)`$", section.split("Imported already?", 1)[1], re.M)
+    after = section.split("Imported already?", 1)[1] if "Imported already?" in section else ""
+    return re.findall(r"^- `([^`]+)`: `(\"deck:[^`]+)`$", after, re.M)
 
 
 def moves_in(notes: str) -> list[tuple[str, str]]:
@@ -281,3 +282,28 @@ def test_the_search_for_members_who_imported_first_finds_only_the_old_subdeck(
     follow_after_import(col, root, notes)
     assert where(col) == fresh(tmp_path, root)
     assert where(col)["extra-a"] == f"Group::{neighbour}"
+
+
+def test_a_rename_that_changes_only_letter_case_keeps_members_cards(make_project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Anki's deck names ignore case: the import finds "Loop" for "loop", so there is no old deck to empty.
+    second = {"cards/loop.yaml": card_file("loop", "loop-a", "loop-b", "loop-new", deck_was="Loop")}
+    root, col, notes = two_releases(make_project, tmp_path, RELEASE_1, second)
+    assert renames_in(notes) == [("Group::Loop", "Group::loop")]  # still worth doing, before or after
+    follow_after_import(col, root, notes)
+    assert {k: v.casefold() for k, v in where(col).items()} == {
+        k: v.casefold() for k, v in fresh(tmp_path, root).items()
+    }
+
+
+def test_a_parent_renamed_only_in_letter_case_is_not_said_to_be_empty(make_project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    second = {
+        "cards/apis.yaml": card_file("blocks::1 APIs", "api-a", deck_was="Blocks::APIs"),
+        "cards/caching.yaml": card_file(
+            "blocks::2 Caching", "cache-a", "cache-b", deck_was="Blocks::Caching"
+        ),
+    }
+    root, col, notes = two_releases(make_project, tmp_path, RELEASE_1, second)
+    follow_before_import(col, root, notes)
+    assert {k: v.casefold() for k, v in where(col).items()} == {
+        k: v.casefold() for k, v in fresh(tmp_path, root).items()
+    }

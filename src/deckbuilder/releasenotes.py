@@ -135,15 +135,21 @@ def _renames(renames: Sequence[tuple[str, str]], emptied: Sequence[str]) -> list
             f"Then these old parent subdecks hold no cards: {listed}. Check in Browse (search "
             "`deck:` and the name) and delete them; deleting a deck deletes the cards in it.",
         ]
-    lines += [
-        "",
-        "Imported already? Then the new subdecks exist, and renaming onto one makes a copy whose "
-        'name ends in "+". Move the cards instead: open Browse, search each line\'s old subdeck '
-        "(the search leaves out its children), select all, Change Deck to the subdeck named, "
-        "then delete the old, empty subdeck:",
-        "",
-        *(f"- `{new}`: `{_own_cards(old)}`" for old, new in renames),
-    ]
+    # Only letter case changed: the import found the old subdeck (Anki ignores case), so the
+    # rename still works; the old subdeck is the new one, never to be deleted.
+    moves = [(old, new) for old, new in renames if old.casefold() != new.casefold()]
+    if len(moves) < len(renames):
+        lines += ["", "A rename above that changes only letter case works after importing too."]
+    if moves:
+        lines += [
+            "",
+            "Imported already? Then the new subdecks exist, and renaming onto one makes a copy whose "
+            'name ends in "+". Move the cards instead: open Browse, search each line\'s old subdeck '
+            "(the search leaves out its children), select all, Change Deck to the subdeck named, "
+            "then delete the old, empty subdeck:",
+            "",
+            *(f"- `{new}`: `{_own_cards(old)}`" for old, new in moves),
+        ]
     return lines
 
 

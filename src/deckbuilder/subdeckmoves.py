@@ -56,8 +56,9 @@ def subdeck_moves(plan: DeckPlan) -> SubdeckMoves:
     renames: list[tuple[str, str]] = []
     for old, new in targets.items():
         (target, *others) = new
-        nested = any(d.startswith(old + "::") for d in decks_now | old_names)
-        if others or old in decks_now or nested or target in settled or arrivals[target] != {old}:
+        stays = any(_same(d, old) for d in decks_now - {target})  # a change of case only is a rename
+        nested = any(_under(d, old) for d in decks_now | old_names)
+        if others or stays or nested or target in settled or arrivals[target] != {old}:
             continue
         renames.append((old, target))
     renamed = {old for old, _ in renames}
@@ -66,9 +67,8 @@ def subdeck_moves(plan: DeckPlan) -> SubdeckMoves:
             parent
             for old in renamed
             for parent in _parents(old, spec.name)
-            if parent not in decks_now
-            and not any(d.startswith(parent + "::") for d in decks_now)
-            and not any(o.startswith(parent + "::") for o in old_names - renamed)
+            if not any(_same(d, parent) or _under(d, parent) for d in decks_now)
+            and not any(_under(o, parent) for o in old_names - renamed)
         },
         key=lambda name: (-name.count("::"), name),
     )
@@ -77,6 +77,15 @@ def subdeck_moves(plan: DeckPlan) -> SubdeckMoves:
         emptied=tuple(emptied),
         renamed_ids=frozenset(i for old in renamed for i in moving[old]),
     )
+
+
+def _same(name: str, other: str) -> bool:
+    """One deck to Anki, which ignores letter case in deck names."""
+    return name.casefold() == other.casefold()
+
+
+def _under(name: str, parent: str) -> bool:
+    return name.casefold().startswith(parent.casefold() + "::")
 
 
 def _parents(name: str, top: str) -> list[str]:
