@@ -307,3 +307,10 @@ def test_a_parent_renamed_only_in_letter_case_is_not_said_to_be_empty(make_proje
     assert {k: v.casefold() for k, v in where(col).items()} == {
         k: v.casefold() for k, v in fresh(tmp_path, root).items()
     }
+
+
+def test_a_release_that_only_renames_subdecks_does_not_say_no_changes(make_project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    second = {"cards/loop.yaml": card_file("1 Loop", "loop-a", "loop-b", deck_was="Loop")}
+    _, _, notes = two_releases(make_project, tmp_path, RELEASE_1, second)
+    assert "No changes." not in notes
+    assert "## Changed (2)\n\n- 2 notes: only their subdeck, renamed (below)\n" in notes

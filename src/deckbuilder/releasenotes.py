@@ -65,7 +65,8 @@ def markdown(plan: DeckPlan) -> str:
     }
     for kind, entries in groups.items():
         if kind == "changed" and only_renamed:
-            entries = [*entries, f"- {only_renamed} more notes: only their subdeck, renamed (below)"]
+            more = "more " if entries else ""
+            entries = [*entries, f"- {only_renamed} {more}notes: only their subdeck, renamed (below)"]
             count = len(entries) - 1 + only_renamed
             lines += ["", f"## {titles[kind]} ({count})", "", *entries]
         elif entries:
@@ -110,7 +111,7 @@ def markdown(plan: DeckPlan) -> str:
     if release.note_type_changes:
         lines += ["", "## Note types (templates or styling updated)", ""]
         lines += [f"- {name}" for name in release.note_type_changes]
-    if not any(groups.values()) and not release.note_type_changes:
+    if not any(groups.values()) and not only_renamed and not release.note_type_changes:
         lines += ["", "No changes."]
     lines += _earlier_releases(plan)
     return "\n".join(lines) + "\n"
