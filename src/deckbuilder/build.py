@@ -24,8 +24,8 @@ from .lock import Lock, NoteInput, NoteTypeInput
 from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project, deck_name
 from .notecheck import check_note, cloze_syntax, unbalanced_html
 from .notetypes import KINDS, TemplateSet
-from .output import write_all
-from .package import NoteRecord, PackageContent, card_ordinals, note_guid, package_bytes
+from .output import Content, write_all
+from .package import NoteRecord, PackageContent, card_ordinals, note_guid, write_package
 from .plan import DeckPlan
 from .releasenotes import release_stamp
 from .render import (
@@ -228,15 +228,15 @@ def _build(
         raise DeckError([*problems, *(w for w in result.warnings if w not in problems)])
     if check:
         return result
-    files: dict[Path, bytes] = {}
+    files: dict[Path, Content] = {}
     progress("writing the packages", 0.9)
     for plan in result.decks:
-        files[out / plan.spec.output] = package_bytes(plan.content)
+        files[out / plan.spec.output] = functools.partial(write_package, plan.content)
         files[out / f"{plan.spec.stem}.release-notes.md"] = releasenotes.markdown(plan).encode("utf-8")
         if preview:
-            from .preview import page_bytes, preview_path  # only --preview pays for the page
+            from .preview import page_writer, preview_path  # only --preview pays for the page
 
-            files[preview_path(plan, out)] = page_bytes(plan, result.warnings)
+            files[preview_path(plan, out)] = page_writer(plan, result.warnings)
     result.written = list(files)
     if release:
         # Lock files last: they record a release only once its packages are in place.

@@ -7,19 +7,24 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO, TypeAlias
+
+Content: TypeAlias = bytes | Callable[[BinaryIO], None]
+"""A file's bytes, or what writes them into the open (staged) file, so that a big file never
+has to be held whole in memory."""
 
 # Ctrl-C or a kill during the writes would leave some targets new and others old, or a staged
 # file behind: they wait until every file is in place (then they act as usual).
 _DEFERRED = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)}
 
 
-def write_atomic(path: Path, content: bytes) -> None:
+def write_atomic(path: Path, content: Content) -> None:
     write_all({path: content})
 
 
-def write_all(files: dict[Path, bytes]) -> None:
+def write_all(files: dict[Path, Content]) -> None:
     """Stage every file beside its target, then swap them all in.
 
     An OSError names the target (not a temporary file); when staging fails no target has been
@@ -42,7 +47,7 @@ def _signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _write_all(files: dict[Path, bytes]) -> None:
+def _write_all(files: dict[Path, Content]) -> None:
     staged: dict[Path, Path] = {}
     try:
         for target, content in files.items():
@@ -51,7 +56,10 @@ def _write_all(files: dict[Path, bytes]) -> None:
                 fd, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
                 staged[target] = tmp = Path(name)
                 with os.fdopen(fd, "wb") as f:
-                    f.write(content)
+                    if isinstance(content, bytes):
+                        f.write(content)
+                    else:
+                        content(f)
                 os.chmod(tmp, 0o644)
                 if target.is_dir():
                     raise IsADirectoryError(21, "Is a directory", str(target))

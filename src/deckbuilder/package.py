@@ -6,6 +6,7 @@ import contextlib
 import io
 import itertools
 import json
+import shutil
 import sqlite3
 import tempfile
 import warnings
@@ -13,7 +14,7 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import genanki
 
@@ -138,30 +139,40 @@ def card_ordinals(
 def package_bytes(content: PackageContent) -> bytes:
     """The .apkg file: a zip of genanki's collection and the media, the same bytes every time."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        _add(zf, "collection.anki2", _collection(content))
-        names = sorted(content.media)
-        media_map = {str(i): name for i, name in enumerate(names)}
-        _add(zf, "media", json.dumps(media_map, sort_keys=True).encode())
-        for i, name in enumerate(names):
-            _add(zf, str(i), content.media[name].read_bytes())
+    write_package(content, buffer)
     return buffer.getvalue()
 
 
-def _collection(content: PackageContent) -> bytes:
-    """genanki's collection database, written in memory (no file is left behind, even if killed).
+def write_package(content: PackageContent, out: BinaryIO) -> None:
+    """package_bytes written into `out` (a seekable file) as they are made.
 
-    Notes go in one at a time, each deck's after its deck as genanki orders them, so no second
-    copy of the deck is held as genanki objects.
+    The collection is written to a file of its own first, which goes into the zip a piece at a
+    time: neither it nor the package is ever held whole in memory.
     """
-    if not hasattr(sqlite3.Connection, "serialize"):  # Python 3.10
-        with tempfile.TemporaryDirectory(prefix="deckbuilder-") as tmp:
-            with contextlib.closing(sqlite3.connect(Path(tmp) / "collection.anki2")) as conn:
-                _write_collection(conn, content)
-            return (Path(tmp) / "collection.anki2").read_bytes()
-    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
-        _write_collection(conn, content)
-        return conn.serialize()
+    with tempfile.TemporaryDirectory(prefix="deckbuilder-") as tmp:
+        collection = Path(tmp) / "collection.anki2"
+        with contextlib.closing(sqlite3.connect(collection)) as conn:
+            conn.execute("PRAGMA synchronous = OFF")  # a scratch file: nothing to keep if we crash
+            _write_collection(conn, content)
+        _clear_write_marks(collection)
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            _add(zf, "collection.anki2", collection)
+            names = sorted(content.media)
+            media_map = {str(i): name for i, name in enumerate(names)}
+            _add_bytes(zf, "media", json.dumps(media_map, sort_keys=True).encode())
+            for i, name in enumerate(names):
+                _add(zf, str(i), content.media[name])
+
+
+def _clear_write_marks(database: Path) -> None:
+    """Zero what a database file's header says of the writes that made it, as in a database
+    made in memory: the change counter and the SQLite version that last wrote it (offsets 24
+    and 92-99 of the header). The package is then the same bytes whatever SQLite wrote it."""
+    with database.open("r+b") as f:
+        f.seek(24)
+        f.write(bytes(4))
+        f.seek(92)
+        f.write(bytes(8))
 
 
 def odd_html_tags(html: str) -> list[str]:
@@ -201,9 +212,19 @@ def _write_notes(conn: sqlite3.Connection, content: PackageContent) -> None:
     conn.commit()
 
 
-def _add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+def _info(name: str, size: int) -> zipfile.ZipInfo:
     # Fixed time and permissions: the same input gives the same bytes.
     info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
     info.external_attr = 0o644 << 16
     info.compress_type = zipfile.ZIP_DEFLATED
-    zf.writestr(info, data)
+    info.file_size = size  # as ZipFile.writestr sets it (it decides on zip64)
+    return info
+
+
+def _add_bytes(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    zf.writestr(_info(name, len(data)), data)
+
+
+def _add(zf: zipfile.ZipFile, name: str, path: Path) -> None:
+    with path.open("rb") as source, zf.open(_info(name, path.stat().st_size), "w") as dest:
+        shutil.copyfileobj(source, dest)

@@ -12,14 +12,19 @@ Content-Security-Policy allows nothing else).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import io
 import re
+import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 import jinja2
+from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from . import __version__
@@ -45,7 +50,7 @@ FIELD_SIZE = 20
 _MATH = re.compile(r"\\[(\[]")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PreviewCard:
     """One card of the package, both sides rendered as Anki renders them."""
 
@@ -69,8 +74,12 @@ class PreviewCard:
 
 def preview_cards(plan: DeckPlan) -> list[PreviewCard]:
     """Every card of the package, in study order: each note's cards by ordinal."""
+    return list(_preview_cards(plan))
+
+
+def _preview_cards(plan: DeckPlan) -> Iterator[PreviewCard]:
+    """preview_cards one at a time (the page keeps no card's sides once they are written)."""
     indexes = {nt.id: i for i, nt in enumerate(plan.note_types)}
-    cards = []
     for note in plan.content.notes:
         nt = note.note_type
         fields = dict(zip(nt.kind.fields, note.fields, strict=True))
@@ -79,20 +88,17 @@ def preview_cards(plan: DeckPlan) -> list[PreviewCard]:
         )
         for ord_ in ordinals:
             question, answer = _render_sides(note, nt, fields, ord_)
-            cards.append(
-                PreviewCard(
-                    note_id=note.fields[-1] if nt.kind.fields[-1] == "ID" else note.guid,
-                    ord=ord_,
-                    label=_label(nt, ord_),
-                    deck=note.deck,
-                    subdeck=_subdeck(plan.content.deck_name, note.deck),
-                    tags=note.tags,
-                    note_type=indexes[nt.id],
-                    question=question,
-                    answer=answer,
-                )
+            yield PreviewCard(
+                note_id=note.fields[-1] if nt.kind.fields[-1] == "ID" else note.guid,
+                ord=ord_,
+                label=_label(nt, ord_),
+                deck=note.deck,
+                subdeck=_subdeck(plan.content.deck_name, note.deck),
+                tags=note.tags,
+                note_type=indexes[nt.id],
+                question=question,
+                answer=answer,
             )
-    return cards
 
 
 def _render_sides(note: NoteRecord, nt: NoteType, fields: dict[str, str], ord_: int) -> tuple[str, str]:
@@ -175,54 +181,100 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_page(plan: DeckPlan, diagnostics: list[Diagnostic]) -> str:
-    """The preview page of one package."""
+def write_page(plan: DeckPlan, diagnostics: list[Diagnostic], out: BinaryIO) -> None:
+    """The preview page of one package, written into `out` as it is made.
+
+    The cards' sides go straight into a scratch file as the page's JSON (each card rendered,
+    written and let go), then the page streams out around it: no copy of the deck's HTML, and
+    no page, is ever held whole in memory.
+    """
     env = _environment()
     assert env.loader is not None
     raw = {name: env.loader.get_source(env, name)[0] for name in ("preview.css", "preview.js")}
-    cards = preview_cards(plan)
-    top_level = sum(1 for c in cards if not c.subdeck)
-    data: dict[str, Any] = {
-        "noteTypes": [{"name": nt.name, "css": nt.css} for nt in plan.note_types],
-        "media": {name: _data_uri(path) for name, path in sorted(plan.content.media.items())},
-        "cards": [
-            {"q": shown_html(c.question), "a": shown_html(c.answer), "nt": c.note_type, "ord": c.ord}
-            for c in cards
-        ],
-        "description": shown_html(plan.content.description),
-    }
-    tag_counts = Counter(tag for c in cards for tag in c.tags)
-    has_math = any(_MATH.search(c.answer) or _MATH.search(c.question) for c in cards)
-    page_js = f"\n{raw['preview.js']}\n"  # exactly the text between <script> and </script>
-    return env.get_template("preview.html").render(
-        csp=Markup(content_security_policy([page_js])),
-        deck_name=plan.content.deck_name,
-        has_description=bool(plan.content.description.strip()),
-        note_count=len(plan.content.notes),
-        cards=cards,
-        media_count=len(plan.content.media),
-        release=plan.label,
-        version=__version__,
-        errors=[d for d in diagnostics if not d.warning],
-        warnings=[d for d in diagnostics if d.warning],
-        subdecks=_subdeck_options(cards),
-        top_level=top_level,
-        tags=sorted(tag_counts.items()),
-        data=data,
-        has_math=has_math,
-        page_css=Markup(raw["preview.css"]),
-        page_js=Markup(page_js),
-    )
+    with tempfile.TemporaryFile() as spool:  # no name: nothing is left behind, even if killed
+        cards, has_math = _write_data(plan, env, spool)
+        spool.seek(0)
+        tag_counts = Counter(tag for c in cards for tag in c.tags)
+        page_js = f"\n{raw['preview.js']}\n"  # exactly the text between <script> and </script>
+        page = env.get_template("preview.html").generate(
+            csp=Markup(content_security_policy([page_js])),
+            deck_name=plan.content.deck_name,
+            has_description=bool(plan.content.description.strip()),
+            note_count=len(plan.content.notes),
+            cards=cards,
+            media_count=len(plan.content.media),
+            release=plan.label,
+            version=__version__,
+            errors=[d for d in diagnostics if not d.warning],
+            warnings=[d for d in diagnostics if d.warning],
+            subdecks=_subdeck_options(cards),
+            top_level=sum(1 for c in cards if not c.subdeck),
+            tags=sorted(tag_counts.items()),
+            data_json=(Markup(chunk.decode("ascii")) for chunk in iter(lambda: spool.read(1 << 16), b"")),
+            has_math=has_math,
+            page_css=Markup(raw["preview.css"]),
+            page_js=Markup(page_js),
+        )
+        pieces: list[str] = []
+        size = 0
+        for piece in page:  # many small ones: written together, about 64 KiB at a time
+            pieces.append(piece)
+            size += len(piece)
+            if size > 1 << 16:
+                out.write("".join(pieces).encode("utf-8"))
+                pieces, size = [], 0
+        out.write("".join(pieces).encode("utf-8"))
+
+
+def _write_data(plan: DeckPlan, env: jinja2.Environment, spool: BinaryIO) -> tuple[list[PreviewCard], bool]:
+    """Write what the page's script reads, as Jinja's `tojson` writes it (keys sorted, HTML-safe
+    and ASCII), a card at a time: {"cards": [{"a", "nt", "ord", "q"}…], "description",
+    "media": {name: data URI}, "noteTypes": [{"css", "name"}…]}.
+
+    Returns the cards without their sides (what the tiles show), and whether any side
+    still has TeX in it.
+    """
+
+    def dumps(value: object) -> bytes:
+        text = htmlsafe_json_dumps(
+            value, dumps=env.policies["json.dumps_function"], **env.policies["json.dumps_kwargs"]
+        )
+        return str(text).encode("ascii")
+
+    cards = []
+    has_math = False
+    spool.write(b'{"cards": [')
+    for index, c in enumerate(_preview_cards(plan)):
+        question, answer = shown_html(c.question), shown_html(c.answer)
+        has_math = has_math or bool(_MATH.search(c.answer) or _MATH.search(c.question))
+        spool.write(
+            (b", " if index else b"") + dumps({"q": question, "a": answer, "nt": c.note_type, "ord": c.ord})
+        )
+        cards.append(replace(c, question="", answer=""))
+    spool.write(b'], "description": ' + dumps(shown_html(plan.content.description)) + b', "media": {')
+    for index, (name, path) in enumerate(sorted(plan.content.media.items())):
+        spool.write((b", " if index else b"") + dumps(name) + b": " + dumps(_data_uri(path)))
+    note_types = [{"name": nt.name, "css": nt.css} for nt in plan.note_types]
+    spool.write(b'}, "noteTypes": ' + dumps(note_types) + b"}")
+    return cards, has_math
 
 
 def page_bytes(plan: DeckPlan, diagnostics: list[Diagnostic]) -> bytes:
-    """The page of `plan`, showing all errors and the warnings about this deck's own files.
+    """The page of `plan` (see write_page), whole."""
+    buffer = io.BytesIO()
+    write_page(plan, _shown(plan, diagnostics), buffer)
+    return buffer.getvalue()
 
-    (A build of several decks passes the warnings of every deck.)
-    """
+
+def page_writer(plan: DeckPlan, diagnostics: list[Diagnostic]) -> Callable[[BinaryIO], None]:
+    """What writes the page of `plan` into a file, showing all errors and the warnings about
+    this deck's own files. (A build of several decks passes the warnings of every deck.)"""
+    return functools.partial(write_page, plan, _shown(plan, diagnostics))
+
+
+def _shown(plan: DeckPlan, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     own = {rc.card.location.path for rc in plan.cards} | {plan.spec.location.path}
-    shown = [d for d in dict.fromkeys(diagnostics) if not d.warning or d.location.path in own]
-    return render_page(plan, shown).encode("utf-8")
+    return [d for d in dict.fromkeys(diagnostics) if not d.warning or d.location.path in own]
 
 
 def preview_path(plan: DeckPlan, out: Path) -> Path:
@@ -232,5 +284,5 @@ def preview_path(plan: DeckPlan, out: Path) -> Path:
 def write_preview(plan: DeckPlan, diagnostics: list[Diagnostic], out: Path) -> Path:
     """Write `out/<deck>.html` atomically and return its path."""
     target = preview_path(plan, out)
-    write_atomic(target, page_bytes(plan, diagnostics))
+    write_atomic(target, page_writer(plan, diagnostics))
     return target
