@@ -443,7 +443,7 @@ def _plan_deck(
         media={name: media.files[name] for name in sorted(used)},
         timestamp=release.time,
     )
-    checked = _CheckedNotes(cache, cards, content.notes)
+    checked = _CheckedNotes(cache, cards, content.notes, checks.digest)
     all_ords = []
     for index, ((note, ords), rc) in enumerate(zip(card_ordinals(content, checked.ords), cards, strict=True)):
         if cards_valid and index not in checked.ords:  # failed cards would only echo their problems
@@ -462,13 +462,17 @@ class _CheckedNotes:
     """Notes that passed check_note in an earlier build, with genanki's cards for them.
 
     The key holds everything check_note and genanki's card rules read: the card's type, id and
-    texts (which decide its HTML fields, images aside), whether it has tags, the note type's
-    templates and fields. A card with images is keyed by its HTML fields too. A note with
-    problems is never kept, so its problems are found (and located) afresh.
+    written text, its HTML fields (by the lock's digests of them), whether it has tags, the note
+    type's templates and fields. A note with problems is never kept, so its problems are found
+    (and located) afresh.
     """
 
     def __init__(
-        self, cache: RenderCache | None, cards: tuple[RenderedCard, ...], notes: tuple[NoteRecord, ...]
+        self,
+        cache: RenderCache | None,
+        cards: tuple[RenderedCard, ...],
+        notes: tuple[NoteRecord, ...],
+        digest_of: Callable[[str], str],
     ) -> None:
         self._cache = cache
         self._keys: list[str] = []
@@ -481,30 +485,19 @@ class _CheckedNotes:
         for note in notes:
             nt = note.note_type
             if nt.id not in note_types:
-                inputs = [[t.front for t in nt.templates], nt.kind.fields, nt.kind.cloze]
-                note_types[nt.id] = hashlib.sha256(
-                    json.dumps(inputs, ensure_ascii=False).encode()
-                ).hexdigest()
-        self._keys = [
-            self._key(rc, note, note_types[note.note_type.id]) for rc, note in zip(cards, notes, strict=True)
-        ]
+                inputs = json.dumps([[t.front for t in nt.templates], nt.kind.fields, nt.kind.cloze])
+                note_types[nt.id] = hashlib.sha256(inputs.encode()).hexdigest()
+        for rc, note in zip(cards, notes, strict=True):
+            card = rc.card
+            fields = "\0".join([digest_of(html) for html in rc.fields.values()])
+            head = f"{note_types[note.note_type.id]}\0{card.type}\0{card.id}\0{int(bool(note.tags))}\0"
+            self._keys.append(f"{head}{fields}\0{card.text}")
         kept = cache.lookup(self._keys, "note-check")
         for index, key in enumerate(self._keys):
             with contextlib.suppress(ValueError, TypeError):
                 ords = json.loads(kept[key]) if key in kept else None
                 if isinstance(ords, list) and ords and all(type(o) is int for o in ords):
                     self.ords[index] = ords
-
-    @staticmethod
-    def _key(rc: RenderedCard, note: NoteRecord, note_type: str) -> str:
-        card = rc.card
-        source = CardCache.source(card)
-        head = f"{note_type}\0{card.type}\0{card.id}\0{int(bool(note.tags))}\0"
-        if source is not None:
-            return head + source
-        # Images: the HTML depends on files too. Its digest, not the text (no second copy of the deck).
-        inputs = [card.text, sorted(rc.fields.items()), note.fields]
-        return head + "\0" + hashlib.sha256(json.dumps(inputs, ensure_ascii=False).encode()).hexdigest()
 
     def passed(self, index: int, ords: list[int]) -> None:
         if self._cache is not None:

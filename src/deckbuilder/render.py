@@ -192,7 +192,7 @@ class MarkdownRenderer:
         self.media = media
         self.keep_media = keep_media
         """For texts outside notes (a deck's description): their media must be kept by name."""
-        self.md = new_markdown()
+        self._md: markdown.Markdown | None = None
         self._base = self.root
         self._location = Location("", 0)
         self._problems: list[Diagnostic] = []
@@ -201,6 +201,13 @@ class MarkdownRenderer:
         self._converted: dict[str, str] = {}
         self._markdown: dict[str, str] = {}
         """Markdown's HTML of texts converted ahead (before images are resolved)."""
+
+    @property
+    def md(self) -> markdown.Markdown:
+        """Made on first use: a rebuild whose texts all come from the cache needs none."""
+        if self._md is None:
+            self._md = new_markdown()
+        return self._md
 
     def convert_ahead(self, cards: Iterable[Card], cache: RenderCache | None, workers: int = 1) -> None:
         """Convert every text of these cards at once: from the cache, then in worker processes."""
@@ -214,7 +221,7 @@ class MarkdownRenderer:
         if cache is not None:
             self._markdown.update(cache.lookup(todo))
             todo = [text for text in todo if text not in self._markdown]
-        converted = dict(zip(todo, convert_all(todo, self.md, workers), strict=True))
+        converted = dict(zip(todo, convert_all(todo, self.md, workers) if todo else [], strict=True))
         self._markdown.update(converted)
         if cache is not None:
             cache.store(converted)

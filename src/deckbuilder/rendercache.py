@@ -19,7 +19,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -185,7 +185,7 @@ def decode_loaded(text: str) -> tuple[tuple[Card, ...], list[Diagnostic]] | None
     try:
         cards, diagnostics = json.loads(text)
         return tuple(_make(Card, row) for row in cards), [_make(Diagnostic, row) for row in diagnostics]
-    except (ValueError, TypeError, KeyError):  # KeyError: a field of a type this does not know
+    except (ValueError, TypeError):
         return None
 
 
@@ -205,32 +205,54 @@ _T = TypeVar("_T", Card, Diagnostic)
 
 def _make(cls: type[_T], row: list[Any]) -> _T:
     """One model object from its row, every value checked against the field's declared type."""
-    names = [f.name for f in dataclasses.fields(cls)]
-    if not isinstance(row, list) or len(row) != len(names):
+    converters = _CONVERTERS[cls]
+    if type(row) is not list or len(row) != len(converters):
         raise ValueError("not a row of this model")
-    values: dict[str, Any] = {}
-    for name, value in zip(names, row, strict=True):
-        kind = _FIELD_TYPES[cls][name]
-        if kind == "Location":
-            path, line, column = value
-            if not (isinstance(path, str) and isinstance(line, int) and isinstance(column, int)):
-                raise ValueError("not a location")
-            value = Location(path, line, column)
-        elif kind == "tuple[str, ...]":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ValueError("not a list of strings")
-            value = tuple(value)
-        elif kind == "dict[str, int]":
-            if not isinstance(value, dict) or not all(isinstance(v, int) for v in value.values()):
-                raise ValueError("not a mapping to numbers")
-        elif not isinstance(value, _PLAIN[kind]):
-            raise ValueError(f"not a {kind}")
-        values[name] = value
-    return cls(**values)
+    return cls(*[convert(value) for convert, value in zip(converters, row, strict=True)])
 
 
-_PLAIN: dict[str, type] = {"str": str, "int": int, "bool": bool}
-_FIELD_TYPES = {cls: {f.name: str(f.type) for f in dataclasses.fields(cls)} for cls in (Card, Diagnostic)}
+def _location(value: Any) -> Location:
+    path, line, column = value
+    if not (type(path) is str and type(line) is int and type(column) is int):
+        raise ValueError("not a location")
+    return Location(path, line, column)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if type(value) is not list or not all(type(v) is str for v in value):
+        raise ValueError("not a list of strings")
+    return tuple(value)
+
+
+def _numbers(value: Any) -> dict[str, int]:
+    if type(value) is not dict or not all(type(v) is int for v in value.values()):
+        raise ValueError("not a mapping to numbers")
+    return value
+
+
+def _plain(kind: type) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if type(value) is not kind:
+            raise ValueError(f"not a {kind.__name__}")
+        return value
+
+    return convert
+
+
+_CONVERTERS: dict[type, list[Callable[[Any], Any]]] = {
+    cls: [
+        {
+            "Location": _location,
+            "tuple[str, ...]": _strings,
+            "dict[str, int]": _numbers,
+            "str": _plain(str),
+            "int": _plain(int),
+            "bool": _plain(bool),
+        }[str(f.type)]  # a type this does not know: KeyError at import, not a wrong entry later
+        for f in dataclasses.fields(cls)
+    ]
+    for cls in (Card, Diagnostic)
+}
 
 
 def _check(key: bytes, html: object) -> bytes:
