@@ -314,3 +314,55 @@ def test_a_release_that_only_renames_subdecks_does_not_say_no_changes(make_proje
     _, _, notes = two_releases(make_project, tmp_path, RELEASE_1, second)
     assert "No changes." not in notes
     assert "## Changed (2)\n\n- 2 notes: only their subdeck, renamed (below)\n" in notes
+
+
+@pytest.mark.parametrize(
+    ("file", "second"),
+    [
+        # onto the parent members have: Anki would make "Blocks+"
+        ("cards/apis.yaml", card_file("Blocks", "api-a", deck_was="Blocks::APIs")),
+        # onto the package's deck itself
+        (
+            "cards/extra.yaml",
+            "deck:\ndeck_was: Extra\n" + card_file("X", "extra-a").split("\n", 1)[1],
+        ),
+    ],
+)
+def test_no_rename_onto_a_deck_members_already_have(
+    make_project, tmp_path: Path, file: str, second: str
+) -> None:  # type: ignore[no-untyped-def]
+    root, col, notes = two_releases(make_project, tmp_path, RELEASE_1, {file: second})
+    follow_before_import(col, root, notes)
+    assert where(col) == fresh(tmp_path, root)
+    assert not [d.name for d in col.decks.all_names_and_ids() if d.name.endswith("+")]
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        # a parent with its own cards gets a child: the child's file comes first in the deck file
+        {
+            "cards/loop.yaml": card_file(
+                "2 Blocks::1 Caching", "cache-a", "cache-b", deck_was="Blocks::Caching"
+            ),
+            "cards/caching.yaml": card_file("2 Blocks", "loop-a", "loop-b", deck_was="Loop"),
+            "cards/apis.yaml": card_file("Blocks::APIs", "api-a"),
+        },
+        # a subdeck renamed into a child of another renamed one, listed first
+        {
+            "cards/apis.yaml": card_file("1 Loop::APIs", "api-a", deck_was="Blocks::APIs"),
+            "cards/loop.yaml": card_file("1 Loop", "loop-a", "loop-b", deck_was="Loop"),
+            "decks/group.yaml": DECK.replace(
+                "cards/loop.yaml, cards/apis.yaml", "cards/apis.yaml, cards/loop.yaml"
+            ),
+        },
+    ],
+)
+def test_renames_are_listed_in_an_order_anki_can_follow(
+    make_project, tmp_path: Path, second: dict[str, str]
+) -> None:  # type: ignore[no-untyped-def]
+    root, col, notes = two_releases(make_project, tmp_path, RELEASE_1, second)
+    assert len(renames_in(notes)) == 2
+    follow_before_import(col, root, notes)
+    assert where(col) == fresh(tmp_path, root)
+    assert not [d.name for d in col.decks.all_names_and_ids() if d.name.endswith("+")]

@@ -22,7 +22,7 @@ from .plan import DeckPlan
 @dataclass(frozen=True)
 class SubdeckMoves:
     renames: tuple[tuple[str, str], ...]
-    """(old full name, new full name) in the deck file's order."""
+    """(old full name, new full name) in the deck file's order, a new parent before its children."""
     emptied: tuple[str, ...]
     """Old parent subdecks the renames leave without cards."""
     renamed_ids: frozenset[str]
@@ -58,9 +58,14 @@ def subdeck_moves(plan: DeckPlan) -> SubdeckMoves:
         (target, *others) = new
         stays = any(_same(d, old) for d in decks_now - {target})  # a change of case only is a rename
         nested = any(_under(d, old) for d in decks_now | old_names)
-        if others or stays or nested or target in settled or arrivals[target] != {old}:
+        # Members have these decks and their parents: renaming onto one makes "target+".
+        taken = any((_same(d, target) and d != old) or _under(d, target) for d in settled | old_names)
+        if others or stays or nested or taken or arrivals[target] != {old}:
             continue
         renames.append((old, target))
+    # A rename makes its new name's parents, so one renaming onto such a parent goes first.
+    first = {t: min(i for i, (_, n) in enumerate(renames) if _same(n, t) or _under(n, t)) for _, t in renames}
+    renames.sort(key=lambda rename: (first[rename[1]], rename[1].count("::")))
     renamed = {old for old, _ in renames}
     emptied = sorted(
         {
