@@ -366,3 +366,27 @@ def test_renames_are_listed_in_an_order_anki_can_follow(
     follow_before_import(col, root, notes)
     assert where(col) == fresh(tmp_path, root)
     assert not [d.name for d in col.decks.all_names_and_ids() if d.name.endswith("+")]
+
+
+@pytest.mark.parametrize(
+    "apis",
+    [
+        card_file("Extra", "api-a", deck_was="Blocks"),  # merged into a subdeck that stays
+        card_file("Extra", "api-a"),  # moved without `deck_was`: from where, the notes cannot say
+        card_file("Extra", "api-new"),  # removed: members keep it where it was
+    ],
+)
+def test_a_parent_still_holding_cards_is_not_said_to_be_empty(
+    make_project, tmp_path: Path, apis: str
+) -> None:  # type: ignore[no-untyped-def]
+    first = RELEASE_1 | {"cards/apis.yaml": card_file("Blocks", "api-a")}
+    second = {
+        "cards/apis.yaml": apis,
+        "cards/caching.yaml": card_file(
+            "2 Blocks::2 Caching", "cache-a", "cache-b", deck_was="Blocks::Caching"
+        ),
+    }
+    root, col, notes = two_releases(make_project, tmp_path, first, second)
+    assert renames_in(notes) == [("Group::Blocks::Caching", "Group::2 Blocks::2 Caching")]
+    follow_before_import(col, root, notes)
+    assert where(col) == fresh(tmp_path, root) | ({"api-a": "Group::Blocks"} if "api-new" in apis else {})

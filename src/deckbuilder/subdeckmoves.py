@@ -51,6 +51,13 @@ def subdeck_moves(plan: DeckPlan) -> SubdeckMoves:
             arrivals.setdefault(current[card.id], set()).add(old)
         elif entry.moved != number:
             settled.add(current[card.id])
+    # Members still have removed notes, and notes moved without `deck_was`, where they were: where
+    # that is, the lock does not say by name, so no old deck is said to be empty.
+    known = {i for ids in moving.values() for i in ids}
+    unplaced = any(
+        isinstance(e, NoteEntry) and (e.removed == number or (e.moved == number and i not in known))
+        for i, e in entries.items()
+    )
     decks_now = set(current.values())
     old_names = set(targets)
     renames: list[tuple[str, str]] = []
@@ -72,8 +79,8 @@ def subdeck_moves(plan: DeckPlan) -> SubdeckMoves:
             parent
             for old in renamed
             for parent in _parents(old, spec.name)
-            if not any(_same(d, parent) or _under(d, parent) for d in decks_now)
-            and not any(_under(o, parent) for o in old_names - renamed)
+            if not unplaced
+            and not any(_same(d, parent) or _under(d, parent) for d in decks_now | (old_names - renamed))
         },
         key=lambda name: (-name.count("::"), name),
     )
