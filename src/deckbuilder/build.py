@@ -279,6 +279,9 @@ def _render(
             index += 1
         rendered[path] = tuple(done)
     kept.store()
+    renderer.forget_conversions()
+    if cache is not None:
+        cache.flush()  # the new entries hold the deck's HTML: written now, not held until the end
     return rendered
 
 

@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .ankitemplate import cloze_numbers
 from .model import (
@@ -37,9 +38,12 @@ MAX_FIELD_CHARS = 10_000
 MAX_FIELD_MARKS = {"[": 50, "<": 100}
 HOMEPAGE = re.compile(r"https?://[^\s<>\"'`]+")
 DEFAULT_CARD_GLOBS = ("cards/**/*.yaml", "cards/**/*.yml")
+_T = TypeVar("_T")
 
 CARD_FILE_KEYS = ("deck", "deck_was", "tags", "cards")
 CARD_KEYS = ("id", "type", "front", "back", "text", "extra", "source", "tags", "deck", "deck_was", "was")
+_KEYS = {key: key for key in CARD_KEYS}
+"""One string of each key for every card's field_lines (YAML makes a new one each time)."""
 DECK_KEYS = (
     "name",
     "identity",
@@ -73,6 +77,13 @@ class _Checker:
     def __init__(self, rel: str, problems: list[Diagnostic]) -> None:
         self.rel = rel
         self.problems = problems
+        self._seen: dict[Any, Any] = {}
+
+    def one(self, value: _T) -> _T:
+        """`value`, or an equal one read before: a citation or a tag list on many cards is held
+        once (YAML makes a new string of each)."""
+        seen: _T = self._seen.setdefault(value, value)
+        return seen
 
     def error(self, at: Value | int, message: str, *, code: str, key: bool = False) -> None:
         """A problem at a value (its line and column; with `key`, its key's) or at a line."""
@@ -131,7 +142,7 @@ class _Checker:
             return ""
         if required and not text.strip():
             self.error(value, f"{what}: '{key}' is empty", code="empty")
-        return text
+        return self.one(text)
 
     def integer(self, entries: dict[str, Value], key: str, what: str, default: int) -> int:
         value = entries.get(key)
@@ -371,7 +382,7 @@ def _card(
                 f"{what}: 'text' is for cloze cards; a {card_type} card has 'front' and 'back'",
                 code="wrong-field",
             )
-    tags = tuple(dict.fromkeys((*file_tags, *check.tags(entries, what))))
+    tags = check.one(tuple(dict.fromkeys((*file_tags, *check.tags(entries, what)))))
     if "deck" in entries:
         subdeck = _subdeck(check, entries.get("deck"), what)
         deck_was = _deck_was(check, entries, subdeck, what)
@@ -389,6 +400,9 @@ def _card(
             was.append(old)
     if not card_id:
         return None
+    field_lines = {_KEYS.get(key, key): value.line for key, value in entries.items()}
+    if deck_was:
+        field_lines["deck_was"] = deck_was[1]
     return Card(
         id=card_id,
         type=card_type,
@@ -401,8 +415,7 @@ def _card(
         subdeck=subdeck,
         was=tuple(was),
         location=Location(check.rel, item.line),
-        field_lines={key: value.line for key, value in entries.items()}
-        | ({"deck_was": deck_was[1]} if deck_was else {}),
+        field_lines=field_lines,
         deck_was=deck_was[0] if deck_was else "",
     )
 

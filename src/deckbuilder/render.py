@@ -226,6 +226,12 @@ class MarkdownRenderer:
         if cache is not None:
             cache.store(converted)
 
+    def forget_conversions(self) -> None:
+        """Let go of the texts converted so far, once their cards are rendered (the cards' fields
+        hold their HTML): a big deck's every text and its HTML otherwise stay in memory."""
+        self._markdown = {}
+        self._converted = {}
+
     @staticmethod
     def _needs_markdown(text: str) -> bool:
         plain = PLAIN_TEXT.fullmatch(text) and "://" not in text and not _BARE_DOMAIN.search(text)

@@ -107,6 +107,25 @@ class RenderCache:
     def store(self, results: dict[str, str], kind: str = "html") -> None:
         self._new.update((self.key(text, kind), result) for text, result in results.items())
 
+    def flush(self) -> None:
+        """Write the entries stored so far and let go of them (a cold build of 10,000 cards
+        would otherwise hold a copy of the deck's HTML until `save`)."""
+        if self._db is None or not self._new:
+            return
+        try:
+            with self._db:
+                self._insert(int(time.time()))
+        except sqlite3.Error:
+            self._forget()
+        self._new.clear()
+
+    def _insert(self, now: int) -> None:
+        assert self._db is not None
+        self._db.executemany(
+            "INSERT OR REPLACE INTO entries (key, html, check_, used) VALUES (?, ?, ?, ?)",
+            ((key, html, _check(key, html), now) for key, html in self._new.items()),
+        )
+
     def save(self) -> None:
         """Write new entries, mark hits as used, drop what no build used for a month."""
         if self._db is None:
@@ -114,10 +133,7 @@ class RenderCache:
         now = int(time.time())
         try:
             with self._db:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO entries (key, html, check_, used) VALUES (?, ?, ?, ?)",
-                    ((key, html, _check(key, html), now) for key, html in self._new.items()),
-                )
+                self._insert(now)
                 # One write a day per entry is enough to keep it alive.
                 for batch in _batches(self._hits):
                     marks = ",".join("?" * len(batch))
