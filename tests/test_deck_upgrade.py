@@ -209,6 +209,8 @@ class Renamed:
     """Where a fresh import of today's package puts each card."""
     expected_decks: set[str]
     notes: str
+    imported_first: Collection
+    """A member of release 2 who imported release 3, then followed the notes' searches."""
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +268,21 @@ def renamed(tmp_path_factory: pytest.TempPathFactory) -> Renamed:
         col.decks.remove([col.decks.id_for_name(parent)])
     log = import_package(col, package)
     assert not log.conflicting
-    return Renamed(col, before, schedule, expected, expected_decks, release_notes)
+
+    # Another member imports first, then moves the cards by the searches the notes give.
+    late = new_collection(tmp_path_factory.mktemp("member-2-late") / "collection.anki2")
+    import_package(late, released / "dist" / "mle-interview.apkg")
+    import_package(late, package)
+    searches = re.findall(r'^- `([^`]+)`: `("deck:[^`]+)`$', section.split("Imported already?", 1)[1], re.M)
+    assert [new for new, _ in searches] == [new for _, new in renames]
+    for (old_name, _), (new_name, search) in zip(renames, searches, strict=True):
+        assert late.find_cards(search), search
+        late.set_deck(late.find_cards(search), late.decks.id_for_name(new_name))
+        late.decks.remove([late.decks.id_for_name(old_name)])
+    for parent in re.findall(r"`([^`]+)`", listed):
+        assert not late.find_cards(f'"deck:{parent}"'), parent
+        late.decks.remove([late.decks.id_for_name(parent)])
+    return Renamed(col, before, schedule, expected, expected_decks, release_notes, late)
 
 
 def test_release_3_numbers_the_subdecks_in_study_order(renamed: Renamed) -> None:
@@ -279,6 +295,14 @@ def test_members_who_rename_first_have_every_card_where_a_new_member_has_it(rena
     col = renamed.col
     assert decks_of(col) == renamed.expected
     assert {d.name for d in col.decks.all_names_and_ids()} == renamed.expected_decks  # no "+", no old
+
+
+def test_members_who_imported_first_and_searched_have_every_card_where_a_new_member_has_it(
+    renamed: Renamed,
+) -> None:
+    col = renamed.imported_first
+    assert decks_of(col) == renamed.expected
+    assert {d.name for d in col.decks.all_names_and_ids()} == renamed.expected_decks
 
 
 def test_the_renames_keep_members_notes_and_reviews(renamed: Renamed) -> None:
