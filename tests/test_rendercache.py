@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from deckbuilder import build, render, rendercache
+from deckbuilder import lint as lint_module
 from deckbuilder.cardcache import CardCache, FieldChecks
 from deckbuilder.model import Card, Location
 from deckbuilder.render import TEXT_FIELDS, RenderedCard
@@ -279,8 +280,8 @@ def test_script_findings_come_from_the_cache_and_are_still_errors(
     assert first.stderr == second.stderr
     # The HTML of the front and of the back, the card (its fields' HTML and what the script and
     # tag-balance checks found in each), the parsed card file, the note's check by Anki's rules
-    # (a script error is not one).
-    assert len(stored) == 5
+    # (a script error is not one), what the lint rules found in the card (--check lints).
+    assert len(stored) == 6
     assert entries(render_cache_dir) == stored
 
 
@@ -605,3 +606,51 @@ def test_a_released_deck_rebuilt_warm_is_its_release(
     changes = (tmp_path / "draft" / "sample.release-notes.md").read_text(encoding="utf-8")
     assert changes == (tmp_path / "fresh" / "sample.release-notes.md").read_text(encoding="utf-8")
     assert "## Changed (1)\n\n- `capital-of-france` — What is the capital of France? (Back)" in changes
+
+
+def test_lint_findings_are_kept_and_follow_everything_they_read(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deck = "name: D\nlint:\n  max_answer_words: 3\n"
+    card = "cards:\n  - id: long\n    front: What is it and why is it?\n    back: one two three four five\n"
+    root = make_project({"decks/d.yaml": deck, "cards/c.yaml": card})
+    rules = counting(monkeypatch, lint_module, "_card_rules")
+
+    def check() -> str:
+        cached = run("--project", root, "--check", "--format", "json")
+        rules.clear()
+        fresh = run("--project", root, "--check", "--format", "json", "--no-cache")
+        assert rules, "the rules ran without the cache"
+        assert cached.stdout == fresh.stdout
+        return cached.stdout
+
+    before = check()
+    assert "lint-answer-words" in before and "lint-two-questions" in before
+    rules.clear()
+    assert run("--project", root, "--check", "--format", "json").stdout == before
+    assert rules == []  # from the cache
+    for path, old, new, differs in (
+        ("cards/c.yaml", "back: one", "type: reversed\n    back: one", "has 7 words"),  # its type
+        ("cards/c.yaml", "id: long", "id: longer", "'longer'"),  # the id the messages name
+        ("cards/c.yaml", "five", "five six", "has 6 words"),  # a field
+        ("decks/d.yaml", "max_answer_words: 3", "max_answer_words: 9", "lint-answer-words"),  # a limit
+    ):
+        file = root / path
+        file.write_text(file.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+        after = check()
+        assert after != before and (differs in after) != (differs in before), new
+        before = after
+
+
+def test_a_foreign_lint_entry_is_not_trusted(
+    make_project: Callable[..., Path], render_cache_dir: Path
+) -> None:
+    card = "cards:\n  - id: long\n    front: What is it and why is it?\n    back: one two three four five\n"
+    root = make_project({"decks/d.yaml": "name: D\nlint:\n  max_answer_words: 3\n", "cards/c.yaml": card})
+    fresh = run("--project", root, "--check", "--no-cache")
+    assert run("--project", root, "--check").stdout == fresh.stdout
+    for forged in ('["q", [["front", 1, "x"]]]', '["q", [["front", "m"]]]', "[1, []]", '["q"]', "{}", "nope"):
+        for key in entries(render_cache_dir):
+            forge(render_cache_dir, key, forged)
+        again = run("--project", root, "--check")
+        assert (again.stdout, again.stderr) == (fresh.stdout, fresh.stderr), forged

@@ -182,7 +182,7 @@ def _build(
         if plan is not None:
             result.decks.append(plan)
         if run_lint or strict or check or preview:
-            result.warnings += lint(cards, spec.lint)
+            result.warnings += lint(cards, spec.lint, render_cache)
             if spec.lint.study_order:
                 result.warnings += study_order((rc.card for rc in cards), spec.name)
     if render_cache is not None:
@@ -539,7 +539,8 @@ def _scripts(spec: DeckSpec, cards: tuple[RenderedCard, ...], checks: FieldCheck
     found = []
     for rc in cards:
         for name, html in rc.fields.items():
-            for what in checks.of(html).scripts.splitlines():
+            scripts = checks.of(html).scripts
+            for what in scripts.splitlines() if scripts else ():
                 line = rc.card.field_lines.get(name, rc.card.location.line)
                 found.append(
                     Diagnostic(

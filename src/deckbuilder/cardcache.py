@@ -97,9 +97,11 @@ class CardCache:
         """The text an entry is keyed by (the five texts, unambiguously), or None for a card
         with an image, which is never kept."""
         texts: tuple[str, ...] = _texts(card)
-        if any(has_images(text) for text in texts):
+        joined = "".join(texts)
+        # Any text's image is in the joined texts (which may make one up across two: a miss, never a hit).
+        if has_images(joined):
             return None
-        return ",".join([str(len(t)) for t in texts]) + "\0" + "".join(texts)
+        return ",".join([str(len(t)) for t in texts]) + "\0" + joined
 
     def lookup(self, sources: list[str | None]) -> dict[int, dict[str, str]]:
         """The fields' HTML of each card (by index) an entry holds; their findings are learnt."""

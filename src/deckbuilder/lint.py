@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from .model import Diagnostic, LintLimits, Location
 from .render import RenderedCard
+from .rendercache import RenderCache
 
 _BLOCK_TAG = re.compile(r"</?(?:p|div|li|br|hr|tr|td|th|h\d|ul|ol|table|blockquote)\b[^>]*>")
 _TAG = re.compile(r"<[^>]+>")
@@ -38,96 +40,171 @@ def word_count(fragment: str) -> int:
     return len(plain_text(fragment).split())
 
 
-def lint(cards: Iterable[RenderedCard], limits: LintLimits) -> list[Diagnostic]:
+def lint(
+    cards: Iterable[RenderedCard], limits: LintLimits, cache: RenderCache | None = None
+) -> list[Diagnostic]:
+    """Rubric warnings of these cards. `cache`: what each card's own rules found in an earlier
+    build, by everything they read (its fields' HTML, type and id, the limits)."""
+    cards = tuple(cards)
     warnings: list[Diagnostic] = []
     questions: dict[str, Location] = {}
-
-    def warn(location: Location, message: str, *, code: str) -> None:
-        warnings.append(Diagnostic(location, message, warning=True, code=code))
-
-    for rendered in cards:
-        card, f = rendered.card, rendered.fields
+    for rendered, (question, found) in zip(cards, _CachedRules(cache, cards, limits), strict=True):
+        card = rendered.card
         at = card.location
-        where = {k: Location(at.path, card.field_lines.get(k, at.line)) for k in f}
-        answers = [("back", f["back"])]
-        if card.type == "reversed":
-            answers.append(("front", f["front"]))
-        for name, answer in answers:
-            words = word_count(answer)
-            if words > limits.max_answer_words:
-                warn(
-                    where[name],
-                    f"card '{card.id}': answer has {words} words (limit "
-                    f"{limits.max_answer_words}); move the explanation to 'extra'",
-                    code="lint-answer-words",
-                )
-        for name, answer in answers:
-            for match in _LIST.finditer(answer):
-                items = len(re.findall(r"<li\b", match.group(2)))
-                if items > limits.max_list_items:
-                    warn(
-                        where[name],
-                        f"card '{card.id}': answer lists {items} items (limit "
-                        f"{limits.max_list_items}); make a card per item or a cloze",
-                        code="lint-list-items",
-                    )
-        if card.type == "cloze":
-            counts = Counter(n for n, _ in _CLOZE.findall(f["text"]))
-            for number, count in sorted(counts.items(), key=lambda kv: int(kv[0])):
-                if count > limits.max_deletions_per_card:
-                    warn(
-                        where["text"],
-                        f"card '{card.id}': cloze c{number} hides {count} deletions (limit "
-                        f"{limits.max_deletions_per_card}); give each its own number",
-                        code="lint-deletions",
-                    )
-            for number, answer in _CLOZE.findall(f["text"]):
-                words = word_count(answer)
-                if words > limits.max_answer_words:
-                    warn(
-                        where["text"],
-                        f"card '{card.id}': cloze c{number} hides {words} words (limit "
-                        f"{limits.max_answer_words})",
-                        code="lint-answer-words",
-                    )
-        if card.type == "cloze":
-            numbers = {int(n) for n, _ in _CLOZE.findall(f["text"])}
-            if len(numbers) > limits.max_deletions_per_note:
-                warn(
-                    where["text"],
-                    f"card '{card.id}': {len(numbers)} cloze numbers on one note (limit "
-                    f"{limits.max_deletions_per_note}); split it into notes whose clozes overlap",
-                    code="lint-clozes-per-note",
-                )
-        else:
-            asked = _asked(f["front"])
-            if asked.count("?") > 1 or _TWO_ASKS.search(asked):
-                warn(
-                    where["front"],
-                    f"card '{card.id}': the question asks two things; make a card for each",
-                    code="lint-two-questions",
-                )
-            body, said = _question_body(f["front"]), _normalise(f["back"]).split()
-            run = _shared_run(body, said)
-            if run >= _REPEATED_RUN or (said and said == body):
-                warn(
-                    where["back"],
-                    f"card '{card.id}': the answer repeats its question ({run} words in a row); "
-                    "answer with what the question does not say",
-                    code="lint-repeats-question",
-                )
-        question = _question_key(f["text"] if card.type == "cloze" else f["front"])
+        for name, message, code in found:
+            where = Location(at.path, card.field_lines.get(name, at.line))
+            warnings.append(Diagnostic(where, message, warning=True, code=code))
         if question in questions:
-            warn(
-                at,
-                f"card '{card.id}': same question as the card at {questions[question]}",
-                code="lint-same-question",
+            warnings.append(
+                Diagnostic(
+                    at,
+                    f"card '{card.id}': same question as the card at {questions[question]}",
+                    warning=True,
+                    code="lint-same-question",
+                )
             )
         else:
             questions[question] = at
         if limits.paper_tag in card.tags and not card.source.strip():
-            warn(at, f"card '{card.id}': a '{limits.paper_tag}' card needs a 'source'", code="lint-source")
+            warnings.append(
+                Diagnostic(
+                    at,
+                    f"card '{card.id}': a '{limits.paper_tag}' card needs a 'source'",
+                    warning=True,
+                    code="lint-source",
+                )
+            )
     return sorted(warnings, key=lambda d: (d.location, d.message))
+
+
+_Found = tuple[str, list[tuple[str, str, str]]]
+
+
+class _CachedRules:
+    """_card_rules of each card, from the render cache where an earlier build kept them."""
+
+    def __init__(
+        self, cache: RenderCache | None, cards: tuple[RenderedCard, ...], limits: LintLimits
+    ) -> None:
+        self._cache = cache
+        self._cards = cards
+        self._limits = limits
+        self._keys: list[str] = []
+        self._kept: dict[str, str] = {}
+        if cache is not None:
+            head = f"{limits!r}\0"
+            for rendered in cards:
+                card, values = rendered.card, rendered.fields.values()
+                lengths = ",".join([str(len(v)) for v in values])
+                self._keys.append(f"{head}{card.type}\0{card.id}\0{lengths}\0{''.join(values)}")
+            self._kept = cache.lookup(self._keys, _KIND)
+
+    def __iter__(self) -> Iterator[_Found]:
+        fresh = {}
+        for index, rendered in enumerate(self._cards):
+            kept = self._kept.get(self._keys[index]) if self._cache is not None else None
+            found = _decode(kept) if kept is not None else None
+            if found is None:
+                found = _card_rules(rendered, self._limits)
+                if self._cache is not None:
+                    fresh[self._keys[index]] = json.dumps(found, ensure_ascii=False)
+            yield found
+        if self._cache is not None:
+            self._cache.store(fresh, _KIND)
+
+
+_KIND = "lint"
+
+
+def _decode(value: str) -> _Found | None:
+    """What _CachedRules kept, or None for anything else."""
+    try:
+        question, found = json.loads(value)
+    except (ValueError, TypeError):
+        return None
+    if type(question) is not str or type(found) is not list:
+        return None
+    if not all(type(w) is list and len(w) == 3 and all(type(v) is str for v in w) for w in found):
+        return None
+    return question, [(name, message, code) for name, message, code in found]
+
+
+def _card_rules(rendered: RenderedCard, limits: LintLimits) -> _Found:
+    """The rules of one card alone: its question's key, and (field, message, code) of each warning."""
+    found: list[tuple[str, str, str]] = []
+
+    def warn(name: str, message: str, *, code: str) -> None:
+        found.append((name, message, code))
+
+    card, f = rendered.card, rendered.fields
+    answers = [("back", f["back"])]
+    if card.type == "reversed":
+        answers.append(("front", f["front"]))
+    for name, answer in answers:
+        words = word_count(answer)
+        if words > limits.max_answer_words:
+            warn(
+                name,
+                f"card '{card.id}': answer has {words} words (limit "
+                f"{limits.max_answer_words}); move the explanation to 'extra'",
+                code="lint-answer-words",
+            )
+    for name, answer in answers:
+        for match in _LIST.finditer(answer):
+            items = len(re.findall(r"<li\b", match.group(2)))
+            if items > limits.max_list_items:
+                warn(
+                    name,
+                    f"card '{card.id}': answer lists {items} items (limit "
+                    f"{limits.max_list_items}); make a card per item or a cloze",
+                    code="lint-list-items",
+                )
+    if card.type == "cloze":
+        counts = Counter(n for n, _ in _CLOZE.findall(f["text"]))
+        for number, count in sorted(counts.items(), key=lambda kv: int(kv[0])):
+            if count > limits.max_deletions_per_card:
+                warn(
+                    "text",
+                    f"card '{card.id}': cloze c{number} hides {count} deletions (limit "
+                    f"{limits.max_deletions_per_card}); give each its own number",
+                    code="lint-deletions",
+                )
+        for number, answer in _CLOZE.findall(f["text"]):
+            words = word_count(answer)
+            if words > limits.max_answer_words:
+                warn(
+                    "text",
+                    f"card '{card.id}': cloze c{number} hides {words} words (limit "
+                    f"{limits.max_answer_words})",
+                    code="lint-answer-words",
+                )
+    if card.type == "cloze":
+        numbers = {int(n) for n, _ in _CLOZE.findall(f["text"])}
+        if len(numbers) > limits.max_deletions_per_note:
+            warn(
+                "text",
+                f"card '{card.id}': {len(numbers)} cloze numbers on one note (limit "
+                f"{limits.max_deletions_per_note}); split it into notes whose clozes overlap",
+                code="lint-clozes-per-note",
+            )
+    else:
+        asked = _asked(f["front"])
+        if asked.count("?") > 1 or _TWO_ASKS.search(asked):
+            warn(
+                "front",
+                f"card '{card.id}': the question asks two things; make a card for each",
+                code="lint-two-questions",
+            )
+        body, said = _question_body(f["front"]), _normalise(f["back"]).split()
+        run = _shared_run(body, said)
+        if run >= _REPEATED_RUN or (said and said == body):
+            warn(
+                "back",
+                f"card '{card.id}': the answer repeats its question ({run} words in a row); "
+                "answer with what the question does not say",
+                code="lint-repeats-question",
+            )
+    return _question_key(f["text"] if card.type == "cloze" else f["front"]), found
 
 
 def _normalise(fragment: str) -> str:
