@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import tempfile
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markdown import Markdown
 
 from deckbuilder.load import CARD_ID
 from deckbuilder.lock import Lock, NoteInput, NoteTypeInput
@@ -112,24 +114,74 @@ def test_a_note_moves_forward_exactly_when_it_changes(
         assert lock.state == release.state
 
 
-PLAINISH = st.text(alphabet="abcXYZ019 ,.;:?!'\"()%/+=@-*_#<>&\n", max_size=40)
+PLAINISH = st.text(alphabet="abcXYZ019 ,.;:?!'\"()%/+=@-*_#<>&`$\\\t\n~[]{}|^\u00e9", max_size=40)
+_UNICODE = "\u00e9\u2019\u2013\u00a7\u00a0\u2028\ufeff\u200b\u0301\u0663\U0001f600\x85\u3000"
+_WORD = st.text(alphabet="abXZ09,.;:?!'\"()%/+=-&>#{} " + _UNICODE, min_size=1, max_size=6)
+_CODE = st.text(alphabet="ab <>&*_#!-/?[]{}|~^@;\"'=\t" + _UNICODE, min_size=1, max_size=8)
+_NEAR_MISS = [
+    "\n", " ", "*", "`", "1. ", "\u0663. ", "- ", "#", ":", "\n\n", "_", "  \n", "<", "&", "&amp;", "&#1;",
+    "> ", "\r", "\t", "www.", "://", "$", "\\", "[", "@", "|", "~~~", "===",
+]  # fmt: skip
+# Texts made of the pieces the shortcut takes, and of the pieces that make it step aside.
+SIMPLE_ISH = st.lists(
+    st.one_of(
+        _WORD,
+        _WORD.map(lambda w: f"*{w.strip() or 'x'}*"),
+        _WORD.map(lambda w: f"**{w.strip() or 'x'}**"),
+        _CODE.map(lambda c: f"`{c}`"),
+        st.sampled_from(_NEAR_MISS),
+    ),
+    max_size=12,
+).map("".join)
 
 
-@settings(max_examples=300, deadline=None)
-@given(PLAINISH)
-def test_plain_text_shortcut_matches_markdown(text: str) -> None:
-    """Text taken as plain is exactly what Markdown would make of it."""
-    from deckbuilder import render
+@functools.cache
+def _markdown() -> Markdown:
+    from deckbuilder.render import new_markdown
 
-    renderer = MarkdownRenderer(Path("."), MediaFiles())
-    fast = renderer.html(text, Path("."), Location("c.yaml", 1), [])
-    saved = render.PLAIN_TEXT
-    try:
-        render.PLAIN_TEXT = re.compile(r"(?!)")  # never matches: always Markdown
-        slow = renderer.html(text, Path("."), Location("c.yaml", 1), [])
-    finally:
-        render.PLAIN_TEXT = saved
-    assert fast == slow
+    return new_markdown()
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(PLAINISH, SIMPLE_ISH))
+def test_quick_html_is_what_markdown_makes(text: str) -> None:
+    """Text the shortcut takes gets exactly the HTML Markdown (and our extensions) would make."""
+    from deckbuilder.quickhtml import quick_html
+    from deckbuilder.render import _SINGLE_PARAGRAPH
+
+    fast = quick_html(text)
+    if fast is None:
+        return
+    out = _markdown().reset().convert(text)
+    whole = _SINGLE_PARAGRAPH.fullmatch(out)
+    assert fast == (whole.group(1) if whole else out)
+
+
+def test_quick_html_takes_the_common_short_texts() -> None:
+    """The shortcut is for texts like these (else it saves nothing); the rest go to Markdown."""
+    from deckbuilder.quickhtml import quick_html
+
+    assert quick_html("What is the *capital* of France?") == "What is the <em>capital</em> of France?"
+    assert quick_html("**Paris**, since 508.\n") == "<strong>Paris</strong>, since 508."
+    assert quick_html("Use `a < b` here") == "Use <code>a &lt; b</code> here"
+    assert quick_html("two\nlines") == "two\nlines"
+    assert (
+        quick_html("Wide & Deep \u2013 *\u00e9t\u00e9* -> x")
+        == "Wide &amp; Deep \u2013 <em>\u00e9t\u00e9</em> -&gt; x"
+    )
+    for markdown_needed in (
+        "* item",
+        "1. first",
+        "# Title",
+        "a\n\nb",
+        "see www.example.org",
+        "$x$",
+        "a_b",
+        "&amp;",
+        "AT&T",
+        "&#0",
+    ):
+        assert quick_html(markdown_needed) is None
 
 
 @settings(max_examples=200, deadline=None)

@@ -18,12 +18,10 @@ import markdown
 from .media import content_problem, media_problem
 from .model import Card, Diagnostic, Location
 from .projectfiles import ProjectFileError, read_project_file
+from .quickhtml import quick_html
 from .rendercache import RenderCache
 
 _SINGLE_PARAGRAPH = re.compile(r"<p>((?:(?!<p[ >]).)*)</p>", re.DOTALL)
-# One line with nothing Markdown, math or HTML would act on: its HTML is the text itself.
-# (Most short answers; skipping Markdown for them halves a big build.)
-PLAIN_TEXT = re.compile(r"(?![-+*#>=\s]|\d+[.)]\s)[A-Za-z0-9 ,.;:?!'\"()%/+=-]*(?<![ :])")
 
 # <img …src="…">, src='…' or src=… (unquoted); other attributes are skipped whole, so a
 # "src=" inside one (alt="use src=x", data-src=…) is not taken for the image. Group 3: the address.
@@ -31,7 +29,6 @@ _ATTRIBUTE = r"""\s+(?!src\s*=)[^\s=>/]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>"']+))
 _IMG_SRC = re.compile(
     rf"""(<img(?:{_ATTRIBUTE})*\s+src\s*=\s*)(["'])?((?(2).*?|[^\s>]+))(?(2)\2)""", re.IGNORECASE | re.DOTALL
 )
-_BARE_DOMAIN = re.compile(r"\b(?:www|ftp)\.")  # magiclink links these without a scheme
 MARKDOWN_EXTENSIONS = [
     "tables",
     "sane_lists",
@@ -215,7 +212,7 @@ class MarkdownRenderer:
             value: None
             for card in cards
             for value in (getattr(card, name) for name in TEXT_FIELDS)
-            if self._needs_markdown(value)
+            if value.strip() and quick_html(value) is None
         }
         todo = list(texts)
         if cache is not None:
@@ -232,17 +229,13 @@ class MarkdownRenderer:
         self._markdown = {}
         self._converted = {}
 
-    @staticmethod
-    def _needs_markdown(text: str) -> bool:
-        plain = PLAIN_TEXT.fullmatch(text) and "://" not in text and not _BARE_DOMAIN.search(text)
-        return bool(text.strip()) and not plain
-
     def html(self, text: str, base: Path, location: Location, problems: list[Diagnostic]) -> str:
         """Markdown -> HTML; a lone paragraph is unwrapped so short answers stay inline."""
         if not text.strip():
             return ""
-        if not self._needs_markdown(text):
-            return text
+        quick = quick_html(text)  # most short texts: no Markdown needed for their HTML
+        if quick is not None:
+            return quick
         if has_images(text):  # images depend on the card's folder
             return self._convert(text, base, location, problems, images=True)
         # Texts repeat (a paper's citation on each of its cards): convert each once.
