@@ -254,3 +254,38 @@ def test_any_template_renders_or_gives_located_one_line_errors(front: str, parti
         assert problem.location.path.startswith(("templates/", "<deckbuilder>/templates/")), problem
         assert "\n" not in str(problem)
         assert "Traceback" not in problem.message
+
+
+_MARKUP = st.lists(
+    st.sampled_from(
+        [
+            "<p>", "</p>", "<em>", "</em>", "<code>", "</code>", "<pre>", "</pre>", "<li>", "</li>",
+            "<ul>", "</ul>", "<td>", "</td>", "<h2>", "</h2>", '<span class="k">', "</span>", "<br>",
+            "<br />", "<hr/>", "</br>", "<P>", '<span class="a b">', '<div class="x" onclick="y">',
+            "<script>", "</script>", "<style>", "<!--", "-->", "<em", ">", "<", "&lt;", "&", "a", " ",
+            "\n", "<a href='javascript:x'>", "</a>", "<img src=x onerror=y>", "<![CDATA[", "<?x>",
+            '<td class="">', "<textarea>", "<title>",
+        ]
+    ),
+    max_size=14,
+).map("".join)  # fmt: skip
+
+
+@settings(max_examples=600, deadline=None)
+@given(_MARKUP)
+def test_plain_markup_is_scanned_as_an_html_parser_would(html_text: str) -> None:
+    """The shortcut for plain formatting markup finds what the HTML parser would, no more, no less."""
+    from deckbuilder import activecontent, notecheck
+
+    fast_balance = notecheck.first_unbalanced(html_text)
+    fast_scripts = activecontent.scripts_in(html_text)
+    saved = notecheck.only_plain_tags
+    saved_re = activecontent._PLAIN_TAGS
+    try:
+        notecheck.only_plain_tags = lambda html: False  # type: ignore[assignment]
+        activecontent._PLAIN_TAGS = re.compile(r"(?!)")  # never matches: always the parser
+        assert notecheck.first_unbalanced(html_text) == fast_balance
+        assert activecontent.scripts_in(html_text) == fast_scripts
+    finally:
+        notecheck.only_plain_tags = saved  # type: ignore[assignment]
+        activecontent._PLAIN_TAGS = saved_re

@@ -16,6 +16,14 @@ URL_ATTRIBUTES = frozenset(
 )
 _SCHEME_NOISE = re.compile(r"[\s\x00-\x1f]+")
 _RUNNING_SCHEMES = ("javascript:", "vbscript:", "data:text/html", "data:application/xhtml")
+# Markup of the plain formatting elements only, each tag bare or with a class: what Markdown
+# writes for most fields. Such a fragment has no attribute that runs or loads anything, no
+# comment and no element whose text a parser reads raw, so its tags are all `_TAG` finds.
+_PLAIN_TAGS = re.compile(
+    r"(?:[^<]|</?(?:p|em|strong|code|pre|span|div|b|i|u|s|del|ins|sub|sup|mark|small|kbd|ul|ol|li"
+    r"|dl|dt|dd|table|thead|tbody|tfoot|tr|th|td|blockquote|h[1-6])(?: class=\"[^\"<>&]*\")?>"
+    r"|<(?:br|hr)(?: ?/)?>)*"
+)
 
 
 class _Finder(HTMLParser):
@@ -42,9 +50,14 @@ class _Finder(HTMLParser):
 
 def scripts_in(html: str) -> list[str]:
     """What in `html` would run as script, described for a message; [] when nothing would."""
-    if "<" not in html:
+    if "<" not in html or only_plain_tags(html):
         return []
     finder = _Finder()
     finder.feed(html)
     finder.close()
     return list(dict.fromkeys(finder.found))
+
+
+def only_plain_tags(html: str) -> bool:
+    """Whether every tag of `html` is a plain formatting element's, bare or with a class only."""
+    return _PLAIN_TAGS.fullmatch(html) is not None

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 
 from . import ankitemplate
+from .activecontent import only_plain_tags
 from .model import Diagnostic, Location
 from .package import NoteRecord
 from .render import RenderedCard
@@ -164,8 +165,18 @@ def first_unbalanced(value: str) -> str:
         return ""
     fragment = _CODE.sub("", value)
     checker = _TagBalance()
-    checker.feed(fragment)
-    checker.close()
+    if only_plain_tags(fragment):  # most fields: their tags are all an HTML parser would find
+        for tag in _TAG.finditer(fragment):
+            end, name, slash = tag.groups()
+            if end:
+                checker.handle_endtag(name)
+            elif slash:
+                checker.handle_startendtag(name, [])
+            else:
+                checker.handle_starttag(name, [])
+    else:
+        checker.feed(fragment)
+        checker.close()
     if checker.problem:
         return checker.problem
     unclosed = [n for n in checker.stack if n not in _OPTIONAL_END]
