@@ -10,16 +10,17 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
-
-import markdown
 
 from .media import content_problem, media_problem
 from .model import Card, Diagnostic, Location
 from .projectfiles import ProjectFileError, read_project_file
 from .quickhtml import quick_html
 from .rendercache import RenderCache
+
+if TYPE_CHECKING:
+    import markdown
 
 _SINGLE_PARAGRAPH = re.compile(r"<p>((?:(?!<p[ >]).)*)</p>", re.DOTALL)
 
@@ -95,6 +96,8 @@ def _reuse_pygments() -> None:
 
 
 def new_markdown() -> markdown.Markdown:
+    import markdown  # here: a build whose texts all take quick_html never loads Markdown
+
     _reuse_pygments()
     return markdown.Markdown(
         extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG, output_format="html"
