@@ -132,7 +132,8 @@ def _build(
     problems: list[Diagnostic] = []
     render_cache = RenderCache(cache_dir(), fingerprint(markdown_settings())) if cache else None
     progress("reading the card files", 0.0)
-    project = load_project(root, problems, render_cache)
+    workers = default_workers() if workers is None else workers
+    project = load_project(root, problems, render_cache, workers)
     selected = select_decks(project, names)
     templates = TemplateSet(root)
     templates.check_override_names(problems)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .ankitemplate import cloze_numbers
+from .cardfilepool import CardFilePool
 from .model import (
     CARD_TYPES,
     Card,
@@ -500,12 +501,15 @@ def _lint_limits(check: _Checker, value: Value | None) -> LintLimits:
     )
 
 
-def load_project(root: Path, problems: list[Diagnostic], cache: RenderCache | None = None) -> Project:
+def load_project(
+    root: Path, problems: list[Diagnostic], cache: RenderCache | None = None, workers: int = 1
+) -> Project:
     """Load every deck file and every card file they use; report problems to `problems`.
 
     What could be read is returned even when there are problems, so that later stages can
     report theirs in the same run. With a `cache`, a card file whose bytes were loaded before
-    is not parsed again.
+    is not parsed again. With `workers` > 1, many large card files are parsed in that many
+    processes (see cardfilepool.py); the result is the same.
     """
     deck_paths = sorted((root / "decks").glob("*.y*ml")) if (root / "decks").is_dir() else []
     if not deck_paths:
@@ -531,6 +535,7 @@ def load_project(root: Path, problems: list[Diagnostic], cache: RenderCache | No
 
     card_files: dict[str, tuple[Card, ...]] = {}
     deck_files: dict[str, tuple[str, ...]] = {}
+    pool = CardFilePool(load_card_file, _to_parse(root, decks, cache) if workers > 1 else [], workers)
     for deck in decks:
         chosen: dict[str, None] = {}
         for pattern, line in deck.card_globs:
@@ -564,12 +569,13 @@ def load_project(root: Path, problems: list[Diagnostic], cache: RenderCache | No
                 card_files[rel] = ()
                 continue
             try:
-                card_files[rel] = _load_card_file(root / rel, rel, problems, cache)
+                card_files[rel] = _load_card_file(root / rel, rel, problems, cache, pool)
             except OSError as e:
                 problems.append(
                     Diagnostic(Location(rel, 0), f"cannot be read: {e.strerror or e}", code="file-unreadable")
                 )
                 card_files[rel] = ()
+    pool.close()
     problems.extend(_misspelled_extensions(root, card_files.keys()))
     _check_card_ids(card_files, problems)
     for deck in decks:
@@ -585,21 +591,53 @@ def load_project(root: Path, problems: list[Diagnostic], cache: RenderCache | No
     )
 
 
+def _to_parse(root: Path, decks: list[DeckSpec], cache: RenderCache | None) -> list[tuple[Path, str, bytes]]:
+    """The card files the decks use that the loader will parse (not refused, not in the cache)."""
+    files: dict[str, tuple[Path, str, bytes]] = {}
+    for deck in decks:
+        for pattern, _ in deck.card_globs:
+            for path in _glob(root, pattern):
+                rel = _rel(root, path)
+                if rel in files or refusal(root, root / rel) is not None:
+                    continue
+                try:
+                    raw = (root / rel).read_bytes()
+                except OSError:
+                    continue  # the loader reports it
+                files[rel] = (root / rel, rel, raw)
+    if cache is not None:
+        kept = cache.lookup([_cache_key(rel, raw) for _, rel, raw in files.values()], "card-file")
+        files = {rel: file for rel, file in files.items() if _cache_key(rel, file[2]) not in kept}
+    return list(files.values())
+
+
+def _cache_key(rel: str, raw: bytes) -> str:
+    return f"{rel}\0{hashlib.sha256(raw).hexdigest()}"
+
+
 def _load_card_file(
-    path: Path, rel: str, problems: list[Diagnostic], cache: RenderCache | None
+    path: Path, rel: str, problems: list[Diagnostic], cache: RenderCache | None, pool: CardFilePool
 ) -> tuple[Card, ...]:
-    """load_card_file, or what it made of these very bytes in an earlier build."""
+    """load_card_file, or what it made of these very bytes in an earlier build (or a worker now)."""
     if cache is None:
+        parsed = pool.parsed_file(rel, path)
+        if parsed is not None:
+            problems.extend(parsed[1])
+            return parsed[0]
         return load_card_file(path, rel, problems)
     raw = path.read_bytes()
-    key = f"{rel}\0{hashlib.sha256(raw).hexdigest()}"
+    key = _cache_key(rel, raw)
     kept = cache.lookup([key], "card-file").get(key)
     loaded = decode_loaded(kept) if kept is not None else None
     if loaded is not None:
         cards, found = loaded
     else:
-        found = []
-        cards = load_card_file(path, rel, found, raw)
+        parsed = pool.parsed(rel, raw)
+        if parsed is not None:
+            cards, found = parsed
+        else:
+            found = []
+            cards = load_card_file(path, rel, found, raw)
         cache.store({key: encode_loaded(cards, found)}, "card-file")
     problems.extend(found)
     return cards
