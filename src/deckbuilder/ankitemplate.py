@@ -377,16 +377,20 @@ def card_ordinals(
     for name in SPECIAL_FIELDS:
         if name not in note_fields and name != "FrontSide" and (name != "Tags" or has_tags):
             nonempty.add(name)
-    frozen = frozenset(nonempty)
+    return list(_template_ordinals(tuple(question_formats), frozenset(nonempty)))
+
+
+@functools.lru_cache(maxsize=1024)  # notes of a type differ in which fields are empty, rarely more
+def _template_ordinals(question_formats: tuple[str, ...], nonempty: frozenset[str]) -> tuple[int, ...]:
     ords = []
     for ord_, question_format in enumerate(question_formats):
         try:
             nodes = parse(question_format)
         except TemplateError:
             continue
-        if not _template_is_empty(nodes, frozen, check_negated=True):
+        if not _template_is_empty(nodes, nonempty, check_negated=True):
             ords.append(ord_)
-    return ords or [0]
+    return tuple(ords) or (0,)
 
 
 # Clozes

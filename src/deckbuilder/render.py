@@ -201,6 +201,8 @@ class MarkdownRenderer:
         self._converted: dict[str, str] = {}
         self._markdown: dict[str, str] = {}
         """Markdown's HTML of texts converted ahead (before images are resolved)."""
+        self._quick: dict[str, str] = {}
+        """quick_html of texts found simple ahead, until they are rendered."""
 
     @property
     def md(self) -> markdown.Markdown:
@@ -211,17 +213,23 @@ class MarkdownRenderer:
 
     def convert_ahead(self, cards: Iterable[Card], cache: RenderCache | None, workers: int = 1) -> None:
         """Convert every text of these cards at once: from the cache, then in worker processes."""
-        texts = {
-            value: None
-            for card in cards
-            for value in (getattr(card, name) for name in TEXT_FIELDS)
-            if value.strip() and quick_html(value) is None
-        }
-        todo = list(texts)
+        todo = []
+        for card in cards:
+            for name in TEXT_FIELDS:
+                value = getattr(card, name)
+                if value in self._quick or value in self._markdown or not value.strip():
+                    continue
+                quick = quick_html(value)
+                if quick is not None:
+                    self._quick[value] = quick
+                else:
+                    self._markdown[value] = ""  # converted below (and so taken once)
+                    todo.append(value)
         if cache is not None:
-            self._markdown.update(cache.lookup(todo))
-            todo = [text for text in todo if text not in self._markdown]
-        converted = dict(zip(todo, convert_all(todo, self.md, workers) if todo else [], strict=True))
+            kept = cache.lookup(todo)
+            self._markdown.update(kept)
+            todo = [text for text in todo if text not in kept]
+        converted = dict(zip(todo, convert_all(todo, self.md, workers), strict=True)) if todo else {}
         self._markdown.update(converted)
         if cache is not None:
             cache.store(converted)
@@ -236,9 +244,12 @@ class MarkdownRenderer:
         """Markdown -> HTML; a lone paragraph is unwrapped so short answers stay inline."""
         if not text.strip():
             return ""
-        quick = quick_html(text)  # most short texts: no Markdown needed for their HTML
-        if quick is not None:
-            return quick
+        if text not in self._markdown:  # most short texts need no Markdown (found ahead, or now)
+            quick = self._quick.pop(text, None)
+            if quick is None:
+                quick = quick_html(text)
+            if quick is not None:
+                return quick
         if has_images(text):  # images depend on the card's folder
             return self._convert(text, base, location, problems, images=True)
         # Texts repeat (a paper's citation on each of its cards): convert each once.
