@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -106,13 +106,13 @@ def test_a_build_with_workers_writes_the_same_bytes(tmp_path: Path, monkeypatch:
     alone = package(1, cache=False, name="one")
     taken = _parsed_by_workers(monkeypatch)
     converted: list[int] = []
-    real = render.convert_all
+    real = render.convert_chunks
 
-    def spy(texts: list[str], md: object, workers: int) -> list[str]:
+    def spy(texts: list[str], md: object, workers: int) -> Iterator[list[str]]:
         converted.append(len(texts))
         return real(texts, md, workers)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(render, "convert_all", spy)
+    monkeypatch.setattr(render, "convert_chunks", spy)
     assert package(2, cache=False, name="two") == alone
     assert package(2, cache=True, name="cold") == alone
     assert package(2, cache=True, name="warm") == alone

@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -207,14 +207,14 @@ def test_worker_processes_give_the_same_bytes(
 ) -> None:
     one = package(released, tmp_path / "one", "--no-cache")
     calls: list[int] = []
-    real = render.convert_all
+    real = render.convert_chunks
 
-    def spy(texts: list[str], md: object, workers: int) -> list[str]:
+    def spy(texts: list[str], md: object, workers: int) -> Iterator[list[str]]:
         calls.append(workers)
         return real(texts, md, 2)  # type: ignore[arg-type]
 
     monkeypatch.setattr(render, "POOL_MIN_TEXTS", 2)
-    monkeypatch.setattr(render, "convert_all", spy)
+    monkeypatch.setattr(render, "convert_chunks", spy)
     two = package(released, tmp_path / "two", "--no-cache")
     assert calls and one == two
 

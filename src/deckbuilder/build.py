@@ -279,6 +279,7 @@ def _render(
                 done.append(rc)
             index += 1
         rendered[path] = tuple(done)
+    renderer.finish()
     kept.store()
     renderer.forget_conversions()
     if cache is not None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+import itertools
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,8 @@ from .rendercache import RenderCache
 if TYPE_CHECKING:
     import markdown
 
+_AHEAD = "\0converting"
+"""In place of the HTML of a text being converted ahead (no HTML is this string)."""
 _SINGLE_PARAGRAPH = re.compile(r"<p>((?:(?!<p[ >]).)*)</p>", re.DOTALL)
 
 # <img …src="…">, src='…' or src=… (unquoted); other attributes are skipped whole, so a
@@ -132,17 +135,33 @@ def convert_all(texts: list[str], md: markdown.Markdown, workers: int) -> list[s
     Each conversion starts from a reset instance, so the result does not depend on which
     process converted which text: the output is the same bytes with one process or several.
     """
+    return [html for chunk in convert_chunks(texts, md, workers) for html in chunk]
+
+
+def convert_chunks(texts: list[str], md: markdown.Markdown, workers: int) -> Iterator[list[str]]:
+    """convert_all in consecutive pieces, each given as soon as it is done (the caller can use
+    the first texts' HTML while workers convert the rest). The workers start at once and stop
+    when the last piece is taken, or when the iterator is closed."""
     if workers < 2 or len(texts) < POOL_MIN_TEXTS:
-        return [md.reset().convert(text) for text in texts]
+        return iter([[md.reset().convert(text) for text in texts]])
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    size = -(-len(texts) // (workers * 4))  # a few chunks per worker evens out their loads
+    # Many chunks: the workers end together, and the caller gets the first ones early.
+    size = max(50, -(-len(texts) // (workers * 16)))
     chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_interrupts) as pool:
-        return [html for chunk in pool.map(_convert_in_worker, chunks) for html in chunk]
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_interrupts)
+    results = pool.map(_convert_in_worker, chunks)  # every chunk is sent off now
+
+    def collect() -> Iterator[list[str]]:
+        try:
+            yield from results
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    return collect()
 
 
 def default_workers() -> int:
@@ -203,6 +222,10 @@ class MarkdownRenderer:
         """Markdown's HTML of texts converted ahead (before images are resolved)."""
         self._quick: dict[str, str] = {}
         """quick_html of texts found simple ahead, until they are rendered."""
+        self._cache_to: RenderCache | None = None
+        self._pending: Iterator[str] = iter([])
+        """Texts converted ahead whose HTML is not taken yet, in order."""
+        self._chunks: Iterator[list[str]] = iter([])
 
     @property
     def md(self) -> markdown.Markdown:
@@ -223,16 +246,29 @@ class MarkdownRenderer:
                 if quick is not None:
                     self._quick[value] = quick
                 else:
-                    self._markdown[value] = ""  # converted below (and so taken once)
+                    self._markdown[value] = _AHEAD  # converted below (and so taken once)
                     todo.append(value)
         if cache is not None:
             kept = cache.lookup(todo)
             self._markdown.update(kept)
             todo = [text for text in todo if text not in kept]
-        converted = dict(zip(todo, convert_all(todo, self.md, workers), strict=True)) if todo else {}
-        self._markdown.update(converted)
-        if cache is not None:
-            cache.store(converted)
+        self._cache_to = cache
+        self._pending = iter(todo)
+        self._chunks = convert_chunks(todo, self.md, workers) if todo else iter([])
+
+    def _take_converted(self, text: str | None = None) -> None:
+        """Take converted chunks until `text` is among them (None: all of them)."""
+        for chunk in self._chunks:
+            converted = dict(zip(itertools.islice(self._pending, len(chunk)), chunk, strict=True))
+            self._markdown.update(converted)
+            if self._cache_to is not None:
+                self._cache_to.store(converted)
+            if text is not None and text in converted:
+                return
+
+    def finish(self) -> None:
+        """Wait for the texts converted ahead that no card asked for (and for the workers)."""
+        self._take_converted()
 
     def forget_conversions(self) -> None:
         """Let go of the texts converted so far, once their cards are rendered (the cards' fields
@@ -262,7 +298,10 @@ class MarkdownRenderer:
     ) -> str:
         self._base, self._location, self._problems = base, location, problems
         out = self._markdown.get(text)
-        if out is None:
+        if out is _AHEAD:  # still with the workers
+            self._take_converted(text)
+            out = self._markdown[text]
+        if out is None or out is _AHEAD:
             out = self.md.reset().convert(text)
         if images:  # Markdown images and raw <img> tags alike: local files become packed media.
             out = _IMG_SRC.sub(self._rewrite_src, out)
