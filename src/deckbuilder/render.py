@@ -275,6 +275,7 @@ class MarkdownRenderer:
         hold their HTML): a big deck's every text and its HTML otherwise stay in memory."""
         self._markdown = {}
         self._converted = {}
+        self._quick = {}
 
     def html(self, text: str, base: Path, location: Location, problems: list[Diagnostic]) -> str:
         """Markdown -> HTML; a lone paragraph is unwrapped so short answers stay inline."""
