@@ -390,3 +390,20 @@ def test_a_parent_still_holding_cards_is_not_said_to_be_empty(
     assert renames_in(notes) == [("Group::Blocks::Caching", "Group::2 Blocks::2 Caching")]
     follow_before_import(col, root, notes)
     assert where(col) == fresh(tmp_path, root) | ({"api-a": "Group::Blocks"} if "api-new" in apis else {})
+
+
+def test_a_parent_holding_a_note_removed_earlier_is_not_said_to_be_empty(
+    make_project, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    first = RELEASE_1 | {"cards/apis.yaml": card_file("Blocks", "api-a")}
+    second = {"cards/apis.yaml": card_file("Extra", "api-new")}  # api-a removed: members keep it
+    root, col, _ = two_releases(make_project, tmp_path, first, second)
+    import_package(col, root / "dist" / "group.apkg")
+    write(
+        root, {"cards/caching.yaml": card_file("2 Caching", "cache-a", "cache-b", deck_was="Blocks::Caching")}
+    )
+    release(root)
+    notes = (root / "dist" / "group.release-notes.md").read_text("utf-8")
+    assert renames_in(notes) == [("Group::Blocks::Caching", "Group::2 Caching")]
+    follow_before_import(col, root, notes)
+    assert where(col) == fresh(tmp_path, root) | {"api-a": "Group::Blocks"}

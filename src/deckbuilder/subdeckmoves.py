@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .lock import digest
 from .lockfile import NoteEntry
 from .model import deck_name
 from .plan import DeckPlan
@@ -51,22 +52,30 @@ def subdeck_moves(plan: DeckPlan) -> SubdeckMoves:
             arrivals.setdefault(current[card.id], set()).add(old)
         elif entry.moved != number:
             settled.add(current[card.id])
-    # Members still have removed notes, and notes moved without `deck_was`, where they were: where
-    # that is, the lock does not say by name, so no old deck is said to be empty.
-    known = {i for ids in moving.values() for i in ids}
-    unplaced = any(
-        isinstance(e, NoteEntry) and (e.removed == number or (e.moved == number and i not in known))
-        for i, e in entries.items()
-    )
     decks_now = set(current.values())
     old_names = set(targets)
+    # Members keep removed notes where they were (the lock has their deck's digest, not its name),
+    # and notes moved without `deck_was` until they move them: from where, nothing says.
+    names = {spec.name} | {p for d in decks_now | old_names for p in (d, *_parents(d, spec.name))}
+    by_digest = {digest(name): name for name in names}
+    kept = {
+        by_digest.get(e.hashes.get("deck", ""), "")
+        for e in entries.values()
+        if isinstance(e, NoteEntry) and e.removed
+    }
+    known = {i for ids in moving.values() for i in ids}
+    unplaced = "" in kept or any(
+        isinstance(e, NoteEntry) and e.moved == number and not e.removed and i not in known
+        for i, e in entries.items()
+    )
+    kept.discard("")
     renames: list[tuple[str, str]] = []
     for old, new in targets.items():
         (target, *others) = new
         stays = any(_same(d, old) for d in decks_now - {target})  # a change of case only is a rename
         nested = any(_under(d, old) for d in decks_now | old_names)
         # Members have these decks and their parents: renaming onto one makes "target+".
-        taken = any((_same(d, target) and d != old) or _under(d, target) for d in settled | old_names)
+        taken = any((_same(d, target) and d != old) or _under(d, target) for d in settled | old_names | kept)
         if others or stays or nested or taken or arrivals[target] != {old}:
             continue
         renames.append((old, target))
@@ -80,7 +89,9 @@ def subdeck_moves(plan: DeckPlan) -> SubdeckMoves:
             for old in renamed
             for parent in _parents(old, spec.name)
             if not unplaced
-            and not any(_same(d, parent) or _under(d, parent) for d in decks_now | (old_names - renamed))
+            and not any(
+                _same(d, parent) or _under(d, parent) for d in decks_now | ((old_names | kept) - renamed)
+            )
         },
         key=lambda name: (-name.count("::"), name),
     )
