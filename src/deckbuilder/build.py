@@ -155,18 +155,21 @@ def _build(
     def unbalanced(html: str) -> str:
         return checks.of(html).unbalanced
 
-    for file_cards in rendered.values():
-        for rc in file_cards:
-            problems.extend(cloze_syntax(rc, outside_code))
-            result.warnings += unbalanced_html(rc, unbalanced)
+    # Only cards with a finding in some field can have a problem the four field checks report.
+    flagged = [rc for file_cards in rendered.values() for rc in file_cards if checks.found_any(rc)]
+    for rc in flagged:
+        problems.extend(cloze_syntax(rc, outside_code))
+        result.warnings += unbalanced_html(rc, unbalanced)
+    flagged_ids = {id(rc) for rc in flagged}
     cards_valid = not problems
     _check_identities(root, project, problems)
     for number, spec in enumerate(selected):
         progress(f"checking {spec.name}", 0.6 + 0.3 * number / len(selected))
         cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])
+        deck_flagged = tuple(rc for rc in cards if id(rc) in flagged_ids)
         if not spec.allow_scripts:
-            problems.extend(_scripts(spec, cards, checks))
-        result.warnings += _odd_tags(cards, checks)
+            problems.extend(_scripts(spec, deck_flagged, checks))
+        result.warnings += _odd_tags(deck_flagged, checks)
         plan = _plan_deck(
             root,
             spec,
@@ -272,9 +275,10 @@ def _render(
             if fields is not None:
                 done.append(RenderedCard(card, fields))
             else:
+                before = len(problems)
                 rc = renderer.render_card(card, problems)
                 source = sources[index]
-                if source is not None:
+                if source is not None and len(problems) == before:  # problems are found afresh
                     kept.keep(source, rc)
                 done.append(rc)
             index += 1
@@ -379,12 +383,15 @@ def _plan_deck(
     if len(problems) > before:
         return None
     inputs = []
+    note_values = []
     for rc in cards:
         card = rc.card
         nt = note_types[card.type]
         values = note_fields(rc)
+        deck = _deck_name(spec, card)
+        note_values.append((values, deck))
         parts = dict(zip(nt.kind.fields, values, strict=True))
-        parts.update(tags=" ".join(card.tags), deck=_deck_name(spec, card), type=str(nt.id))
+        parts.update(tags=" ".join(card.tags), deck=deck, type=str(nt.id))
         guid = note_guid(identity, spec.note_type_version, card.was[-1] if card.was else card.id)
         deck_was = card.deck_was and Location(card.location.path, card.field_lines["deck_was"])
         inputs.append(
@@ -422,12 +429,12 @@ def _plan_deck(
         NoteRecord(
             guid=release.guids[rc.card.id],
             note_type=note_types[rc.card.type],
-            fields=note_fields(rc),
+            fields=values,
             tags=rc.card.tags,
-            deck=_deck_name(spec, rc.card),
+            deck=deck,
             mod=release.mods[rc.card.id],
         )
-        for rc in cards
+        for rc, (values, deck) in zip(cards, note_values, strict=True)
     )
     describer = MarkdownRenderer(root, media, keep_media=True)
     where = Location(spec.location.path, spec.description_line or 1)

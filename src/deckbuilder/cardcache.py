@@ -69,6 +69,10 @@ class FieldChecks:
             found = self._known[html] = findings(html)
         return found
 
+    def found_any(self, rendered: RenderedCard) -> bool:
+        """Whether any field of the card has a finding."""
+        return any(self.of(html) != NOTHING for html in rendered.fields.values())
+
     def digest(self, value: str) -> str:
         """The lock's digest of a note's part (a field's HTML, its tags, deck…)."""
         known = self._digests.get(value)
