@@ -309,11 +309,18 @@ def test_a_parent_renamed_only_in_letter_case_is_not_said_to_be_empty(make_proje
     }
 
 
-def test_a_release_that_only_renames_subdecks_does_not_say_no_changes(make_project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    second = {"cards/loop.yaml": card_file("1 Loop", "loop-a", "loop-b", deck_was="Loop")}
-    _, _, notes = two_releases(make_project, tmp_path, RELEASE_1, second)
+@pytest.mark.parametrize(
+    ("ids", "line"),
+    [(("loop-a", "loop-b"), "- 2 notes: only their subdeck"), (("loop-a",), "- 1 note: only its subdeck")],
+)
+def test_a_release_that_only_renames_subdecks_does_not_say_no_changes(
+    make_project, tmp_path: Path, ids: tuple[str, ...], line: str
+) -> None:  # type: ignore[no-untyped-def]
+    first = RELEASE_1 | {"cards/loop.yaml": card_file("Loop", *ids)}
+    second = {"cards/loop.yaml": card_file("1 Loop", *ids, deck_was="Loop")}
+    _, _, notes = two_releases(make_project, tmp_path, first, second)
     assert "No changes." not in notes
-    assert "## Changed (2)\n\n- 2 notes: only their subdeck, renamed (below)\n" in notes
+    assert f"## Changed ({len(ids)})\n\n{line}, renamed (below)\n" in notes
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,8 @@ def markdown(plan: DeckPlan) -> str:
     for kind, entries in groups.items():
         if kind == "changed" and only_renamed:
             more = "more " if entries else ""
-            entries = [*entries, f"- {only_renamed} {more}notes: only their subdeck, renamed (below)"]
+            notes = "note: only its subdeck" if only_renamed == 1 else "notes: only their subdeck"
+            entries = [*entries, f"- {only_renamed} {more}{notes}, renamed (below)"]
             count = len(entries) - 1 + only_renamed
             lines += ["", f"## {titles[kind]} ({count})", "", *entries]
         elif entries:
