@@ -48,6 +48,11 @@ class Upgrade:
     new: list[str]
     updated: list[str]
     conflicting: int
+    caught_up: dict[tuple[str, int], str]
+    """Where each card is for another member of release 1 who imported today's package and then
+    moved cards as the notes' "If you have release 1" says."""
+    fresh: dict[tuple[str, int], str]
+    """Where a new member's import puts each card."""
 
 
 def git(*args: str) -> subprocess.CompletedProcess[bytes]:
@@ -124,6 +129,16 @@ def upgrade(tmp_path_factory: pytest.TempPathFactory) -> Upgrade:
     today = {card_id: fields for card_id, (_, _, _, fields) in notes(reference).items()}
 
     log = import_package(col, package)
+
+    release_notes = (current / "dist" / "mle-interview.release-notes.md").read_text("utf-8")
+    catch_up = release_notes.split("### If you have release 1\n", 1)[1].split("\n### ", 1)[0]
+    late = new_collection(tmp_path_factory.mktemp("member-1-late") / "collection.anki2")
+    import_package(late, released / "dist" / "mle-interview.apkg")
+    import_package(late, package)
+    moves = re.findall(r'^  - `([^`]+)`: `("ID:[^`]+)`$', catch_up, re.M)
+    assert moves
+    for deck, search in moves:
+        late.set_deck(late.find_cards(search), late.decks.id_for_name(deck))
     return Upgrade(
         col=col,
         before=before,
@@ -133,6 +148,8 @@ def upgrade(tmp_path_factory: pytest.TempPathFactory) -> Upgrade:
         new=sorted(n.fields[-1] for n in log.new),
         updated=sorted(n.fields[-1] for n in log.updated),
         conflicting=len(log.conflicting),
+        caught_up=decks_of(late),
+        fresh=decks_of(reference),
     )
 
 
@@ -182,6 +199,13 @@ def test_new_ids_arrive_as_new_notes_and_removed_ones_stay(upgrade: Upgrade) -> 
     assert set(after) == upgrade.before.keys() | upgrade.today.keys()
     for card_id in removed:  # Anki never deletes on import: members keep these, reviews and all
         assert after[card_id] == upgrade.before[card_id], card_id
+
+
+def test_a_member_of_release_1_who_follows_the_notes_has_every_card_where_a_new_member_has_it(
+    upgrade: Upgrade,
+) -> None:
+    kept = {key: deck for key, deck in upgrade.caught_up.items() if key[0] in upgrade.today}
+    assert kept == upgrade.fresh
 
 
 # Release 2 -> today: the subdecks were renamed (numbered in study order) in release 3
