@@ -169,3 +169,14 @@ def test_flushed_entries_are_written_before_the_build_ends(tmp_path: Path) -> No
     first.save()
     later = RenderCache(tmp_path, b"fingerprint")
     assert later.lookup(["**a**", "*b*"]) == {"**a**": "<strong>a</strong>", "*b*": "<em>b</em>"}
+
+
+def test_a_big_build_writes_its_entries_in_batches(tmp_path: Path) -> None:
+    from deckbuilder import rendercache
+
+    cache = RenderCache(tmp_path, b"fingerprint")
+    texts = {f"*{i}*": f"<em>{i}</em>" for i in range(rendercache._FLUSH_AT)}
+    cache.store(texts)
+    assert cache._new == {}  # written, not held
+    assert RenderCache(tmp_path, b"fingerprint").lookup(texts) == texts
+    cache.save()

@@ -382,13 +382,21 @@ def _plan_deck(
     lock.check_note_types(nt_inputs, spec, problems)
     if len(problems) > before:
         return None
+    deck_names: dict[str, str] = {}  # one string per subdeck, not one per note
+
+    def deck_of(card: Card) -> str:
+        name = deck_names.get(card.subdeck)
+        if name is None:
+            name = deck_names[card.subdeck] = _deck_name(spec, card)
+        return name
+
     inputs = []
     note_values = []
     for rc in cards:
         card = rc.card
         nt = note_types[card.type]
         values = note_fields(rc)
-        deck = _deck_name(spec, card)
+        deck = deck_of(card)
         note_values.append((values, deck))
         parts = dict(zip(nt.kind.fields, values, strict=True))
         parts.update(tags=" ".join(card.tags), deck=deck, type=str(nt.id))
@@ -413,6 +421,7 @@ def _plan_deck(
     release = lock.plan(
         inputs, nt_inputs, identity, spec.note_type_version, now, plan_problems, checks.digest
     )
+    del inputs  # every note's parts: the release has what it needs of them
     if release.new_now and os.environ.get("SOURCE_DATE_EPOCH", "").strip() and now < released_time:
         # Older than the last release: changed notes would not look newer than members' edits.
         problems.append(
@@ -457,13 +466,14 @@ def _plan_deck(
     )
     checked = _CheckedNotes(cache, cards, content.notes, checks.digest)
     all_ords = []
+    same_ords: dict[tuple[int, ...], list[int]] = {}  # most notes have the same cards: one list
     for index, ((note, ords), rc) in enumerate(zip(card_ordinals(content, checked.ords), cards, strict=True)):
         if cards_valid and index not in checked.ords:  # failed cards would only echo their problems
             found = list(check_note(rc, note, ords))
             problems.extend(found)
             if not found:
                 checked.passed(index, ords)
-        all_ords.append(ords)
+        all_ords.append(same_ords.setdefault(tuple(ords), ords))
     checked.store()
     total = sum(map(len, all_ords))
     content = replace(content, card_ords=tuple(all_ords))

@@ -25,6 +25,7 @@ from .render import TEXT_FIELDS, RenderedCard, has_images
 from .rendercache import RenderCache
 
 _KIND = "card"
+_STORE_EVERY = 1000
 
 
 class Findings(NamedTuple):
@@ -133,6 +134,8 @@ class CardCache:
         found = {str(i): list(f) for i, f in enumerate(map(self._checks.of, htmls)) if f != NOTHING}
         digests = [self._checks.digest(html) for html in htmls]
         self._fresh[source] = json.dumps([*htmls, *digests, found], ensure_ascii=False)
+        if len(self._fresh) >= _STORE_EVERY:  # handed on (and written) in batches, not held
+            self.store()
 
     def store(self) -> None:
         if self._cache is not None:

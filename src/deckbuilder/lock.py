@@ -65,7 +65,7 @@ class NoteTypeInput:
     fingerprint: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     card_id: str
     kind: str

@@ -24,7 +24,7 @@ _CLOCK_SLACK = 60
 _CONFLICT = re.compile(r"^(<{7}|\|{7}|={7}|>{7})(?: |$)", re.M)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NoteEntry:
     """A note as released."""
 

@@ -19,14 +19,19 @@ _PART_NAMES = {"tags": "tags", "deck": "subdeck", "type": "card type"}
 def markdown(plan: DeckPlan) -> str:
     release, spec = plan.release, plan.spec
     day = _day(release.time)
-    questions = {rc.card.id: plain_text(rc.fields["text"] or rc.fields["front"]) for rc in plan.cards}
+    cards = {rc.card.id: rc for rc in plan.cards}
+
+    def question_of(card_id: str) -> str:  # made one at a time: a first release lists every card
+        rc = cards.get(card_id)
+        return _short(plain_text(rc.fields["text"] or rc.fields["front"]) if rc is not None else "")
+
     groups: dict[str, list[str]] = {"added": [], "changed": [], "renamed": [], "removed": []}
     removed_ids = []
     moved_ids = [c.card_id for c in release.changes if c.kind in ("changed", "renamed") and "deck" in c.what]
     moves = subdeck_moves(plan)
     only_renamed = 0
     for change in release.changes:
-        question = _short(questions.get(change.card_id, ""))
+        question = question_of(change.card_id)
         if change.kind == "added":
             groups["added"].append(f"- `{change.card_id}` {question}")
         elif change.kind == "changed" and change.what == ("deck",) and change.card_id in moves.renamed_ids:

@@ -31,6 +31,8 @@ CACHE_DIR_ENV = "DECKBUILDER_CACHE_DIR"
 _SCHEMA = "deckbuilder-render-cache-1"
 _KEEP_SECONDS = 30 * 86400
 """Entries no build used for this long are dropped."""
+_FLUSH_AT = 1000
+"""New entries are written once there are this many (a big build's would be a copy of its HTML)."""
 _BATCH = 500
 """Keys per query: below SQLite's default limit of host parameters."""
 
@@ -106,6 +108,8 @@ class RenderCache:
 
     def store(self, results: dict[str, str], kind: str = "html") -> None:
         self._new.update((self.key(text, kind), result) for text, result in results.items())
+        if len(self._new) >= _FLUSH_AT:
+            self.flush()
 
     def flush(self) -> None:
         """Write the entries stored so far and let go of them (a cold build of 10,000 cards

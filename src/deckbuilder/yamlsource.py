@@ -28,7 +28,7 @@ _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 MAX_DEPTH = 50
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Value:
     """A YAML value and the line it starts on (for a mapping entry: its key's line)."""
 
