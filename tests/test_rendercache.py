@@ -15,6 +15,7 @@ from deckbuilder import build, render, rendercache
 from deckbuilder import lint as lint_module
 from deckbuilder.cardcache import CardCache, FieldChecks
 from deckbuilder.model import Card, Location
+from deckbuilder.packagecache import inputs_digest
 from deckbuilder.render import TEXT_FIELDS, RenderedCard
 from deckbuilder.rendercache import RenderCache, fingerprint
 
@@ -654,3 +655,74 @@ def test_a_foreign_lint_entry_is_not_trusted(
             forge(render_cache_dir, key, forged)
         again = run("--project", root, "--check")
         assert (again.stdout, again.stderr) == (fresh.stdout, fresh.stderr), forged
+
+
+def test_a_released_package_is_left_as_it_is_while_nothing_changed(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    assert run("release", "--project", sample).exit_code == 0
+    apkg = sample / "dist" / "sample.apkg"
+    released = apkg.read_bytes()
+    writes = counting(monkeypatch, build, "write_package")
+    assert package(sample, sample / "dist") == released
+    assert writes == []  # the file is what this build would write
+    assert package(sample, tmp_path / "fresh", "--no-cache") == released and len(writes) == 1
+    apkg.write_bytes(released[:-1] + b"!")  # dist/ edited: written again
+    assert package(sample, sample / "dist") == released and len(writes) == 2
+    apkg.unlink()  # or deleted
+    assert package(sample, sample / "dist") == released and len(writes) == 3
+    assert package(sample, sample / "dist") == released and len(writes) == 3
+    card_file = sample / "cards" / "basics.yaml"
+    card_file.write_text(
+        card_file.read_text(encoding="utf-8").replace("back: Paris", "back: Lyon"), encoding="utf-8"
+    )
+    draft = package(sample, sample / "dist")  # a draft: always written
+    assert draft != released and len(writes) == 4
+    assert draft == package(sample, tmp_path / "fresh-draft", "--no-cache")
+
+
+def test_the_package_key_changes_with_everything_in_the_package(
+    sample: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    (plan,) = build.build(sample, tmp_path / "out").decks
+    content = plan.content
+    assert content.media  # the sample has an image
+    base = inputs_digest(content)
+    assert base is not None and inputs_digest(content) == base
+    note = content.notes[0]
+    other_type = next(n.note_type for n in content.notes if n.note_type.id != note.note_type.id)
+    changed_notes = [
+        dataclasses.replace(note, **{f.name: value})  # type: ignore[arg-type]
+        for f, value in zip(
+            dataclasses.fields(note),
+            [
+                "other-guid",
+                other_type,
+                (*note.fields[:-1], "x"),
+                ("t",),
+                "D::E",
+                note.mod + 1,
+            ],
+            strict=True,
+        )
+    ]
+    nt = note.note_type
+    changed_notes.append(dataclasses.replace(note, note_type=dataclasses.replace(nt, css=nt.css + " ")))
+    changes = [
+        dataclasses.replace(content, notes=(changed, *content.notes[1:])) for changed in changed_notes
+    ] + [
+        dataclasses.replace(content, deck_name="Other"),
+        dataclasses.replace(content, description=content.description + " "),
+        dataclasses.replace(content, note_type_mods={k: v + 1 for k, v in content.note_type_mods.items()}),
+        dataclasses.replace(content, timestamp=content.timestamp + 1),
+        dataclasses.replace(content, card_ords=((*content.card_ords[0], 5), *content.card_ords[1:])),
+        dataclasses.replace(content, media={}),
+    ]
+    assert len({base, *(inputs_digest(c) for c in changes)}) == len(changes) + 1
+    path = next(iter(content.media.values()))
+    path.write_bytes(path.read_bytes() + b"\0")  # the same name, other bytes
+    assert inputs_digest(content) not in (None, base)
+    path.unlink()
+    assert inputs_digest(content) is None  # the writer reports it

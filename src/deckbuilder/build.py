@@ -26,6 +26,7 @@ from .notecheck import check_note, cloze_syntax, unbalanced_html
 from .notetypes import KINDS, TemplateSet
 from .output import Content, write_all
 from .package import NoteRecord, PackageContent, card_ordinals, note_guid, write_package
+from .packagecache import KeptPackages, inputs_digest
 from .plan import DeckPlan
 from .releasenotes import release_stamp
 from .render import (
@@ -130,7 +131,8 @@ def _build(
     root = root.resolve()
     out = (out or root / "dist").resolve()
     problems: list[Diagnostic] = []
-    render_cache = RenderCache(cache_dir(), fingerprint(markdown_settings())) if cache else None
+    settings = fingerprint(markdown_settings()) if cache else b""
+    render_cache = RenderCache(cache_dir(), settings) if cache else None
     progress("reading the card files", 0.0)
     workers = default_workers() if workers is None else workers
     project = load_project(root, problems, render_cache, workers)
@@ -189,6 +191,15 @@ def _build(
             result.warnings += lint(cards, spec.lint, render_cache)
             if spec.lint.study_order:
                 result.warnings += study_order((rc.card for rc in cards), spec.name)
+    kept = KeptPackages(render_cache)
+    # Released decks whose package on disk is what this build would write: left as they are.
+    writes = not check and render_cache is not None
+    inputs = {id(plan): inputs_digest(plan.content) for plan in result.decks if writes and not plan.draft}
+    left = {
+        id(plan)
+        for plan in result.decks
+        if (digest := inputs.get(id(plan))) and kept.unchanged(out / plan.spec.output, digest)
+    }
     if render_cache is not None:
         render_cache.save()  # even if the build fails below: the next try starts from here
     if release and not problems and not any(plan.release.new_now for plan in result.decks):
@@ -235,19 +246,27 @@ def _build(
     files: dict[Path, Content] = {}
     progress("writing the packages", 0.9)
     for plan in result.decks:
-        files[out / plan.spec.output] = functools.partial(write_package, plan.content)
+        if id(plan) not in left:
+            files[out / plan.spec.output] = functools.partial(write_package, plan.content)
         files[out / f"{plan.spec.stem}.release-notes.md"] = releasenotes.markdown(plan).encode("utf-8")
         if preview:
             from .preview import page_writer, preview_path  # only --preview pays for the page
 
             files[preview_path(plan, out)] = page_writer(plan, result.warnings)
-    result.written = list(files)
+    result.written = [*(out / plan.spec.output for plan in result.decks if id(plan) in left), *files]
     if release:
         # Lock files last: they record a release only once its packages are in place.
         files.update(
             {plan.lock.path: Lock.dump(plan.release.state) for plan in result.decks if plan.release.new_now}
         )
     write_all(files)
+    written = [plan for plan in result.decks if inputs.get(id(plan)) and id(plan) not in left]
+    if written and render_cache is not None:
+        reopened = RenderCache(cache_dir(), settings)  # (saved and closed before the writes)
+        kept = KeptPackages(reopened)
+        for plan in written:
+            kept.wrote(out / plan.spec.output, inputs[id(plan)] or "")
+        reopened.save()
     return result
 
 
