@@ -414,3 +414,31 @@ def test_a_parent_holding_a_note_removed_earlier_is_not_said_to_be_empty(
     assert renames_in(notes) == [("Group::Blocks::Caching", "Group::2 Caching")]
     follow_before_import(col, root, notes)
     assert where(col) == fresh(tmp_path, root) | {"api-a": "Group::Blocks"}
+
+
+def test_a_member_who_skipped_a_release_empties_the_old_parents_only_after_the_moves(
+    make_project, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # Release 2 moved api-a out of Blocks; a member of release 1 still has it there.
+    first = RELEASE_1 | {"cards/apis.yaml": card_file("Blocks", "api-a")}
+    root, col, _ = two_releases(
+        make_project, tmp_path, first, {"cards/apis.yaml": card_file("Extra", "api-a")}
+    )
+    write(
+        root, {"cards/caching.yaml": card_file("2 Caching", "cache-a", "cache-b", deck_was="Blocks::Caching")}
+    )
+    release(root)
+    notes = (root / "dist" / "group.release-notes.md").read_text("utf-8")
+    assert emptied_in(notes) == ["Group::Blocks"]  # true for members of release 2
+    paragraph = re.findall(r"^Then these old parent subdecks.*$", notes, re.M)[0]
+    for old, new in renames_in(notes):
+        col.decks.rename(col.decks.by_name(old), new)
+    if "On an earlier release than the last, delete them only once" not in paragraph:  # delete now
+        assert not col.find_cards('"deck:Group::Blocks"'), "Group::Blocks is said to be empty"
+    import_package(col, root / "dist" / "group.apkg")
+    catch_up = notes.split("### If you have release 1\n", 1)[1]
+    for deck, search in re.findall(r'^  - `([^`]+)`: `("ID:[^`]+)`$', catch_up, re.M):
+        col.set_deck(col.find_cards(search), col.decks.id_for_name(deck))
+    assert not col.find_cards('"deck:Group::Blocks"')
+    col.decks.remove([col.decks.id_for_name("Group::Blocks")])
+    assert where(col) == fresh(tmp_path, root)

@@ -78,7 +78,11 @@ def markdown(plan: DeckPlan) -> str:
         elif entries:
             lines += ["", f"## {titles[kind]} ({len(entries)})", "", *entries]
     if moves.renames:
-        lines += _renames(moves.renames, moves.emptied)
+        # Notes moved in a release a member skipped are still in their old subdecks (from where
+        # is not recorded), so that member empties the old parents only after moving them.
+        number, state = release.number, release.state
+        skipped_moves = any(state.to_do_since(since).moved for since in range(1, number - 1))
+        lines += _renames(moves.renames, moves.emptied, skipped_moves)
     moved_ids = [card_id for card_id in moved_ids if card_id not in moves.renamed_ids]
     if moved_ids:
         lines += [
@@ -123,7 +127,7 @@ def markdown(plan: DeckPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _renames(renames: Sequence[tuple[str, str]], emptied: Sequence[str]) -> list[str]:
+def _renames(renames: Sequence[tuple[str, str]], emptied: Sequence[str], skipped_moves: bool) -> list[str]:
     lines = [
         "",
         f"## Subdecks renamed ({len(renames)})",
@@ -137,10 +141,16 @@ def _renames(renames: Sequence[tuple[str, str]], emptied: Sequence[str]) -> list
     ]
     if emptied:
         listed = ", ".join(f"`{name}`" for name in emptied)
+        wait = (
+            " On an earlier release than the last, delete them only once you have moved the cards "
+            'listed under "Coming from an earlier release".'
+            if skipped_moves
+            else ""
+        )
         lines += [
             "",
             f"Then these old parent subdecks hold no cards: {listed}. Check in Browse (search "
-            "`deck:` and the name) and delete them; deleting a deck deletes the cards in it.",
+            f"`deck:` and the name) and delete them; deleting a deck deletes the cards in it.{wait}",
         ]
     # Only letter case changed: the import found the old subdeck (Anki ignores case), so the
     # rename still works; the old subdeck is the new one, never to be deleted.
