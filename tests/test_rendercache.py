@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -281,8 +283,9 @@ def test_script_findings_come_from_the_cache_and_are_still_errors(
     assert first.stderr == second.stderr
     # The HTML of the front and of the back, the card (its fields' HTML and what the script and
     # tag-balance checks found in each), the parsed card file, the note's check by Anki's rules
-    # (a script error is not one), what the lint rules found in the card (--check lints).
-    assert len(stored) == 6
+    # (a script error is not one) and the deck's notes' checks as one, what the lint rules found
+    # in the card (--check lints).
+    assert len(stored) == 7
     assert entries(render_cache_dir) == stored
 
 
@@ -478,7 +481,8 @@ def test_a_note_is_checked_again_when_anything_its_check_reads_changes(
     make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     card = "cards:\n  - id: a\n    front: '**Q**'\n    back: A\n"
-    root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": card})
+    other = "cards:\n  - id: other\n    front: '**R**'\n    back: B\n"
+    root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": card, "cards/o.yaml": other})
     assert run("--project", root, "--check").exit_code == 0
     checks = counting(monkeypatch, build, "check_note")
     assert run("--project", root, "--check").exit_code == 0
@@ -493,12 +497,12 @@ def test_a_note_is_checked_again_when_anything_its_check_reads_changes(
         card_file.write_text(edited, encoding="utf-8")
         checks.clear()
         assert run("--project", root, "--check").exit_code == 0
-        assert len(checks) == 1, edited
+        assert len(checks) == 1, edited  # the other card's check is kept by itself too
     (root / "templates").mkdir()
     (root / "templates" / "basic.front.html").write_text("<div>{{Front}}</div>", encoding="utf-8")
     checks.clear()
     assert run("--project", root, "--check").exit_code == 0
-    assert len(checks) == 1  # the note type's templates
+    assert len(checks) == 2  # the note type's templates: every note of it
 
 
 PROBLEMS = {
@@ -726,3 +730,46 @@ def test_the_package_key_changes_with_everything_in_the_package(
     assert inputs_digest(content) not in (None, base)
     path.unlink()
     assert inputs_digest(content) is None  # the writer reports it
+
+
+def test_a_foreign_note_check_entry_is_not_trusted(
+    make_project: Callable[..., Path], render_cache_dir: Path
+) -> None:
+    cards = "cards:\n  - id: a\n    front: '<br>'\n    back: A\n  - id: b\n    front: Q\n    back: B\n"
+    root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": cards})
+    first = run("--project", root, "--check")
+    assert first.exit_code == 1 and "card 'a': 'front' shows nothing once rendered" in first.stderr
+    ords = re.compile(r"\[(null|\[0\]|0)(, (null|\[0\]))*\]")
+    kept = [key for key, value in entries(render_cache_dir).items() if ords.fullmatch(value)]
+    assert len(kept) == 2  # the note that passed, the deck's notes as one
+    for forged in ('[[0], "x"]', "[[0]]", "[[0], [0], [0]]", "[[], [0]]", '[["0"], [0]]', "{}", "nope"):
+        for key in kept:
+            forge(render_cache_dir, key, forged)
+        again = run("--project", root, "--check")
+        assert (again.exit_code, again.stderr) == (1, first.stderr), forged
+
+
+def test_entries_a_build_uses_stay_and_the_others_go_after_a_month(
+    make_project: Callable[..., Path], render_cache_dir: Path
+) -> None:
+    card = "cards:\n  - id: a\n    front: '**Q**'\n    back: '`A`'\n"
+    root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": card})
+    assert run("--project", root, "--check").exit_code == 0
+    (root / "cards" / "c.yaml").write_text(card.replace("`A`", "`B`"), encoding="utf-8")
+    assert run("--project", root, "--check").exit_code == 0
+    both = set(entries(render_cache_dir))
+    month_ago = int(time.time()) - 31 * 86400
+    with sqlite3.connect(render_cache_dir / "render.sqlite") as db:
+        db.execute("UPDATE entries SET used = ?", (month_ago,))
+    assert run("--project", root, "--check").exit_code == 0  # pruned today already: nothing goes
+    assert set(entries(render_cache_dir)) == both
+    with sqlite3.connect(render_cache_dir / "render.sqlite") as db:
+        db.execute("UPDATE entries SET used = ?", (month_ago,))
+        db.execute("UPDATE meta SET value = '0' WHERE name = 'pruned'")  # as if last pruned long ago
+    assert run("--project", root, "--check").exit_code == 0
+    kept = set(entries(render_cache_dir))
+    assert kept and kept < both  # what this build used stays, the earlier card's entries went
+    with sqlite3.connect(render_cache_dir / "render.sqlite") as db:
+        assert db.execute("SELECT min(used) FROM entries").fetchone()[0] > month_ago
+    (root / "cards" / "c.yaml").write_text(card, encoding="utf-8")  # converted afresh, the same
+    assert run("--project", root, "--check").exit_code == 0

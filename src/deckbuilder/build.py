@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeGuard, TypeVar
 
 from . import releasenotes
 from .activecontent import scripts_in
@@ -518,6 +518,8 @@ class _CheckedNotes:
         self._cache = cache
         self._keys: list[str] = []
         self._fresh: dict[str, str] = {}
+        self._deck = ""
+        self._passed: dict[int, list[int]] = {}
         self.ords: dict[int, list[int]] = {}
         """Genanki's card ordinals of each note that passed before, by index."""
         if cache is None:
@@ -533,20 +535,48 @@ class _CheckedNotes:
             fields = "\0".join([digest_of(html) for html in rc.fields.values()])
             head = f"{note_types[note.note_type.id]}\0{card.type}\0{card.id}\0{int(bool(note.tags))}\0"
             self._keys.append(f"{head}{fields}\0{card.text}")
+        # The whole deck as an earlier build checked it: one lookup instead of one per note.
+        self._deck = "".join([f"{len(key)}:{key}" for key in self._keys])
+        whole = cache.lookup([self._deck], "note-checks").get(self._deck)
+        if whole is not None and (ords_of := _all_ords(whole, len(self._keys))) is not None:
+            self.ords = ords_of
+            self._deck = ""  # nothing to store
+            return
         kept = cache.lookup(self._keys, "note-check")
         for index, key in enumerate(self._keys):
             with contextlib.suppress(ValueError, TypeError):
                 ords = json.loads(kept[key]) if key in kept else None
-                if isinstance(ords, list) and ords and all(type(o) is int for o in ords):
+                if _are_ords(ords):
                     self.ords[index] = ords
+        self._passed = dict(self.ords)
 
     def passed(self, index: int, ords: list[int]) -> None:
         if self._cache is not None:
             self._fresh[self._keys[index]] = json.dumps(ords)
+            self._passed[index] = ords
 
     def store(self) -> None:
         if self._cache is not None:
             self._cache.store(self._fresh, "note-check")
+            if self._deck:
+                whole = json.dumps([self._passed.get(index) for index in range(len(self._keys))])
+                self._cache.store({self._deck: whole}, "note-checks")
+
+
+def _are_ords(ords: object) -> TypeGuard[list[int]]:
+    return isinstance(ords, list) and bool(ords) and all(type(o) is int for o in ords)
+
+
+def _all_ords(kept: str, count: int) -> dict[int, list[int]] | None:
+    """The deck's entry: genanki's cards of each note that passed (null for one that did not)."""
+    try:
+        rows = json.loads(kept)
+    except ValueError:
+        return None
+    if type(rows) is not list or len(rows) != count:
+        return None
+    found = {index: ords for index, ords in enumerate(rows) if ords is not None}
+    return found if all(_are_ords(ords) for ords in found.values()) else None
 
 
 def _odd_tags(cards: tuple[RenderedCard, ...], checks: FieldChecks) -> list[Diagnostic]:

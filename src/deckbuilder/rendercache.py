@@ -31,6 +31,8 @@ CACHE_DIR_ENV = "DECKBUILDER_CACHE_DIR"
 _SCHEMA = "deckbuilder-render-cache-1"
 _KEEP_SECONDS = 30 * 86400
 """Entries no build used for this long are dropped."""
+_MARK_SECONDS = 86400
+"""An entry used is marked so when its mark is older than this (one write a day keeps it)."""
 _FLUSH_AT = 1000
 """New entries are written once there are this many (a big build's would be a copy of its HTML)."""
 _BATCH = 500
@@ -95,12 +97,14 @@ class RenderCache:
             return {}
         wanted = {self.key(text, kind): text for text in texts}
         found: dict[str, str] = {}
+        stale = int(time.time()) - _MARK_SECONDS
         try:
-            for key, html, check in self._select(list(wanted)):
+            for key, html, check, used in self._select(list(wanted)):
                 if check != _check(key, html):
                     continue  # a damaged entry: convert again, it will be rewritten
                 found[wanted[key]] = html
-                self._hits.append(key)
+                if not isinstance(used, int) or used < stale:
+                    self._hits.append(key)
         except sqlite3.Error:
             self._forget()
             return {}
@@ -138,14 +142,12 @@ class RenderCache:
         try:
             with self._db:
                 self._insert(now)
-                # One write a day per entry is enough to keep it alive.
+                # Hits not marked today (lookup left out the others): one write a day keeps an entry.
                 for batch in _batches(self._hits):
                     marks = ",".join("?" * len(batch))
-                    self._db.execute(
-                        f"UPDATE entries SET used = ? WHERE used < ? AND key IN ({marks})",
-                        (now, now - 86400, *batch),
-                    )
-                self._db.execute("DELETE FROM entries WHERE used < ?", (now - _KEEP_SECONDS,))
+                    self._db.execute(f"UPDATE entries SET used = ? WHERE key IN ({marks})", (now, *batch))
+                if self._pruned_before(now):  # once a day is enough
+                    self._db.execute("DELETE FROM entries WHERE used < ?", (now - _KEEP_SECONDS,))
         except sqlite3.Error:
             self._forget()
         finally:
@@ -180,13 +182,22 @@ class RenderCache:
             db.close()
             raise
 
-    def _select(self, keys: list[bytes]) -> Iterator[tuple[bytes, str, bytes]]:
+    def _select(self, keys: list[bytes]) -> Iterator[tuple[bytes, str, bytes, int]]:
         assert self._db is not None
         for batch in _batches(keys):
             marks = ",".join("?" * len(batch))
             yield from self._db.execute(
-                f"SELECT key, html, check_ FROM entries WHERE key IN ({marks})", batch
+                f"SELECT key, html, check_, used FROM entries WHERE key IN ({marks})", batch
             )
+
+    def _pruned_before(self, now: int) -> bool:
+        """Whether the last pruning was on another day (and note this one)."""
+        assert self._db is not None
+        day = str(now // 86400)
+        if self._db.execute("SELECT value FROM meta WHERE name = 'pruned'").fetchone() == (day,):
+            return False
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", (day,))
+        return True
 
     def _forget(self) -> None:
         """The store misbehaved: build without it."""
