@@ -4,10 +4,11 @@ Anki matches decks by name and never moves a card it already has, so after a sub
 a member's existing cards stay in the old subdeck while the new cards arrive in the new one
 (ANKI.md). Renaming the member's old subdeck to the new name before the import avoids the split:
 the import then finds the deck by its name. That is only right when the whole old subdeck goes
-to one new subdeck that did not exist before, and nothing else lives in or under the old one
-(renaming a deck in Anki takes its children along, and renaming onto an existing name makes a
-copy named with a "+"). Card files say which subdeck their cards were released in (`deck_was`);
-the lock has checked that it is the one members have.
+to one new subdeck that members do not have, not even as a parent, and nothing else lives in or
+under the old one (renaming a deck in Anki takes its children along, and renaming onto an
+existing name makes a copy named with a "+"). Anki ignores letter case in deck names, and so do
+these comparisons. Card files say which subdeck their cards were released in (`deck_was`); the
+lock has checked that it is the one members have.
 """
 
 from __future__ import annotations
