@@ -17,6 +17,7 @@ from deckbuilder import build, render, rendercache
 from deckbuilder import lint as lint_module
 from deckbuilder.cardcache import CardCache, FieldChecks
 from deckbuilder.model import Card, Location
+from deckbuilder.package import package_bytes
 from deckbuilder.packagecache import inputs_digest
 from deckbuilder.render import TEXT_FIELDS, RenderedCard
 from deckbuilder.rendercache import RenderCache, fingerprint
@@ -773,3 +774,16 @@ def test_entries_a_build_uses_stay_and_the_others_go_after_a_month(
         assert db.execute("SELECT min(used) FROM entries").fetchone()[0] > month_ago
     (root / "cards" / "c.yaml").write_text(card, encoding="utf-8")  # converted afresh, the same
     assert run("--project", root, "--check").exit_code == 0
+
+
+def test_notes_written_row_by_row_are_the_bytes_genanki_writes(
+    sample: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Notes whose cards the build knows are written without genanki's objects: the same rows."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    (plan,) = build.build(sample, tmp_path / "out").decks
+    content = plan.content
+    assert content.card_ords and any(len(ords) > 1 for ords in content.card_ords)
+    by_genanki = package_bytes(dataclasses.replace(content, card_ords=()))  # genanki's own cards
+    assert package_bytes(content) == by_genanki
+    assert (tmp_path / "out" / "sample.apkg").read_bytes() == by_genanki

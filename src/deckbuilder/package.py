@@ -52,12 +52,9 @@ class PackageContent:
 
 
 class _Note(genanki.Note):  # type: ignore[misc]
-    def __init__(self, mod: int, ords: list[int] | None = None, **kwargs: Any) -> None:
+    def __init__(self, mod: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mod = mod
-        if ords is not None:
-            # genanki's `cards` is a cached_property: filled in, it is not worked out again.
-            self.__dict__["cards"] = [genanki.Card(ord_) for ord_ in ords]
 
     def write_to_db(self, cursor: Any, timestamp: float, deck_id: int, id_gen: Any) -> None:
         super().write_to_db(cursor, self.mod, deck_id, id_gen)
@@ -203,9 +200,11 @@ def _write_notes(conn: sqlite3.Connection, content: PackageContent) -> None:
         deck.write_to_db(cursor, content.timestamp, id_gen)
         for due in indexes:
             note = content.notes[due]
+            if content.card_ords:
+                _insert_note(cursor, note, content.card_ords[due], deck.deck_id, due, id_gen)
+                continue
             _Note(
                 note.mod,
-                content.card_ords[due] if content.card_ords else None,
                 model=models[note.note_type.id],
                 fields=list(note.fields),
                 tags=list(note.tags),
@@ -213,6 +212,38 @@ def _write_notes(conn: sqlite3.Connection, content: PackageContent) -> None:
                 due=due,
             ).write_to_db(cursor, content.timestamp, deck.deck_id, id_gen)
     conn.commit()
+
+
+def _insert_note(
+    cursor: sqlite3.Cursor, note: NoteRecord, ords: list[int], deck_id: int, due: int, id_gen: Iterator[int]
+) -> None:
+    """The rows genanki's Note.write_to_db and Card.write_to_db write for a note whose cards are
+    known, value for value and in their order (the same bytes; tests compare the two), without a
+    genanki object per note and card: a third of writing a package."""
+    note_id = next(id_gen)
+    sort_field = note.fields[0]  # genanki's sort field: the model's first (sort_field_index 0)
+    tags = f" {' '.join(note.tags)} "
+    cursor.execute(
+        "INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?);",
+        (
+            note_id,
+            note.guid,
+            note.note_type.id,
+            note.mod,
+            -1,
+            tags,
+            "\x1f".join(note.fields),
+            sort_field,
+            0,
+            0,
+            "",
+        ),
+    )
+    for ord_ in ords:
+        cursor.execute(
+            "INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?);",
+            (next(id_gen), note_id, deck_id, ord_, note.mod, -1, 0, 0, due, 0, 0, 0, 0, 0, 0, 0, 0, ""),
+        )
 
 
 def _info(name: str, size: int) -> zipfile.ZipInfo:
