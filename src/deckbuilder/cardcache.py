@@ -112,18 +112,20 @@ class CardCache:
         """The fields' HTML of each card (by index) an entry holds; their findings are learnt."""
         if self._cache is None:
             return {}
-        kept = self._cache.lookup([s for s in sources if s is not None], _KIND)
         hits: dict[int, dict[str, str]] = {}
         learn = self._checks.learn
-        for index, source in enumerate(sources):
-            value = kept.get(source) if source is not None else None
-            entry = _decode(value) if value is not None else None
-            if entry is None:
-                continue
-            htmls, digests, found = entry
-            for i, html in enumerate(htmls):
-                learn(html, found.get(i, NOTHING), digests[i])
-            hits[index] = dict(zip(TEXT_FIELDS, htmls, strict=True))
+        for start in range(0, len(sources), _STORE_EVERY):  # the entries' text read a batch at a time
+            batch = sources[start : start + _STORE_EVERY]
+            kept = self._cache.lookup([s for s in batch if s is not None], _KIND)
+            for index, source in enumerate(batch, start):
+                value = kept.get(source) if source is not None else None
+                entry = _decode(value) if value is not None else None
+                if entry is None:
+                    continue
+                htmls, digests, found = entry
+                for i, html in enumerate(htmls):
+                    learn(html, found.get(i, NOTHING), digests[i])
+                hits[index] = dict(zip(TEXT_FIELDS, htmls, strict=True))
         return hits
 
     def keep(self, source: str, rendered: RenderedCard) -> None:
