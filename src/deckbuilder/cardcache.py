@@ -13,8 +13,9 @@ card taken from here leaves the build's diagnostics as they were.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from operator import attrgetter
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from .activecontent import scripts_in
 from .lock import digest
@@ -25,6 +26,7 @@ from .render import TEXT_FIELDS, RenderedCard, has_images
 from .rendercache import RenderCache
 
 _KIND = "card"
+_V = TypeVar("_V")
 _STORE_EVERY = 1000
 
 
@@ -56,34 +58,33 @@ def findings(html: str) -> Findings:
     return NOTHING if found == NOTHING else found
 
 
+class _Memo(dict[str, _V]):
+    """A function's results by argument: a hit is a dict lookup, with no Python call."""
+
+    def __init__(self, work: Callable[[str], _V]) -> None:
+        super().__init__()
+        self._work = work
+
+    def __missing__(self, key: str) -> _V:
+        value = self[key] = self._work(key)
+        return value
+
+
 class FieldChecks:
     """Findings and lock digests by field HTML: worked out once per build, or taken from the
     card entries."""
 
     def __init__(self) -> None:
-        self._known: dict[str, Findings] = {}
-        self._digests: dict[str, str] = {}
-
-    def of(self, html: str) -> Findings:
-        found = self._known.get(html)
-        if found is None:
-            found = self._known[html] = findings(html)
-        return found
+        self._known = _Memo(findings)
+        self._digests = _Memo(digest)
+        self.of: Callable[[str], Findings] = self._known.__getitem__
+        """The findings of a field's HTML."""
+        self.digest: Callable[[str], str] = self._digests.__getitem__
+        """The lock's digest of a note's part (a field's HTML, its tags, deck…)."""
 
     def found_any(self, rendered: RenderedCard) -> bool:
         """Whether any field of the card has a finding."""
         return any(self.of(html) != NOTHING for html in rendered.fields.values())
-
-    def digest(self, value: str) -> str:
-        """The lock's digest of a note's part (a field's HTML, its tags, deck…)."""
-        known = self._digests.get(value)
-        if known is None:
-            known = self._digests[value] = digest(value)
-        return known
-
-    def learn(self, html: str, found: Findings, digest_: str) -> None:
-        self._known[html] = found
-        self._digests[html] = digest_
 
 
 _texts = attrgetter(*TEXT_FIELDS)
@@ -113,7 +114,7 @@ class CardCache:
         if self._cache is None:
             return {}
         hits: dict[int, dict[str, str]] = {}
-        learn = self._checks.learn
+        known, digests = self._checks._known, self._checks._digests
         for start in range(0, len(sources), _STORE_EVERY):  # the entries' text read a batch at a time
             batch = sources[start : start + _STORE_EVERY]
             kept = self._cache.lookup([s for s in batch if s is not None], _KIND)
@@ -122,9 +123,10 @@ class CardCache:
                 entry = _decode(value) if value is not None else None
                 if entry is None:
                     continue
-                htmls, digests, found = entry
+                htmls, their_digests, found = entry
+                digests.update(zip(htmls, their_digests, strict=True))
                 for i, html in enumerate(htmls):
-                    learn(html, found.get(i, NOTHING), digests[i])
+                    known[html] = found.get(i, NOTHING)
                 hits[index] = dict(zip(TEXT_FIELDS, htmls, strict=True))
         return hits
 
