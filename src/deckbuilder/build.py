@@ -534,9 +534,11 @@ class _CheckedNotes:
             card = rc.card
             fields = "\0".join([digest_of(html) for html in rc.fields.values()])
             head = f"{note_types[note.note_type.id]}\0{card.type}\0{card.id}\0{int(bool(note.tags))}\0"
-            self._keys.append(f"{head}{fields}\0{card.text}")
+            key = f"{head}{fields}\0{card.text}"
+            # Its digest, not its text: 10,000 keys would hold a copy of the deck's texts.
+            self._keys.append(hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest())
         # The whole deck as an earlier build checked it: one lookup instead of one per note.
-        self._deck = "".join([f"{len(key)}:{key}" for key in self._keys])
+        self._deck = hashlib.sha256("".join(self._keys).encode()).hexdigest()
         whole = cache.lookup([self._deck], "note-checks").get(self._deck)
         if whole is not None and (ords_of := _all_ords(whole, len(self._keys))) is not None:
             self.ords = ords_of
