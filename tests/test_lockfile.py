@@ -307,3 +307,19 @@ def test_a_lock_that_links_outside_the_project_is_refused(sample: Path, tmp_path
     result = run("--project", sample, "--check")
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == f"{LOCK}: the lock file links to a file outside the project"
+
+
+def test_a_build_reads_each_lock_once(sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deckbuilder import lock
+
+    released(sample)
+    calls: list[str] = []
+    real = lock.parse
+
+    def counted(text: str, rel: str, clock: int | None = None) -> lock.LockState:
+        calls.append(rel)
+        return real(text, rel, clock)
+
+    monkeypatch.setattr(lock, "parse", counted)
+    assert run("--project", sample, "--check").exit_code == 0
+    assert calls == ["decks/sample.lock.json"]

@@ -164,7 +164,7 @@ def _build(
         result.warnings += unbalanced_html(rc, unbalanced)
     flagged_ids = {id(rc) for rc in flagged}
     cards_valid = not problems
-    _check_identities(root, project, problems)
+    locks = _check_identities(root, project, problems)
     for number, spec in enumerate(selected):
         progress(f"checking {spec.name}", 0.6 + 0.3 * number / len(selected))
         cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])
@@ -184,6 +184,7 @@ def _build(
             release,
             render_cache,
             checks,
+            locks.get(spec.location.path),
         )
         if plan is not None:
             result.decks.append(plan)
@@ -383,10 +384,16 @@ def _plan_deck(
     releasing: bool,
     cache: RenderCache | None = None,
     checks: FieldChecks | None = None,
+    read: tuple[Lock, list[Diagnostic]] | None = None,
 ) -> DeckPlan | None:
+    """`read`: the deck's lock and what reading it found, when already read."""
     checks = checks or FieldChecks()
     before = len(problems)
-    lock = Lock.for_deck(root, spec, problems)
+    if read is None:
+        lock = Lock.for_deck(root, spec, problems)
+    else:
+        lock, found = read
+        problems.extend(found)
     if len(problems) > before:
         return None
     identity = lock.identity(spec, problems)
@@ -623,11 +630,19 @@ def _scripts(spec: DeckSpec, cards: tuple[RenderedCard, ...], checks: FieldCheck
     return found
 
 
-def _check_identities(root: Path, project: Project, problems: list[Diagnostic]) -> None:
-    """Two packages with one identity would overwrite each other's notes in a collection."""
+def _check_identities(
+    root: Path, project: Project, problems: list[Diagnostic]
+) -> dict[str, tuple[Lock, list[Diagnostic]]]:
+    """Two packages with one identity would overwrite each other's notes in a collection.
+
+    Returns each deck's lock (by deck file) with what reading it found, read once for the build."""
     owners: dict[str, DeckSpec] = {}
+    locks = {}
     for spec in project.decks:
-        identity = Lock.for_deck(root, spec, []).identity(spec, [])
+        found: list[Diagnostic] = []
+        lock = Lock.for_deck(root, spec, found)
+        locks[spec.location.path] = (lock, found)
+        identity = lock.identity(spec, [])
         first = owners.setdefault(identity, spec)
         if first is not spec:
             problems.append(
@@ -638,6 +653,7 @@ def _check_identities(root: Path, project: Project, problems: list[Diagnostic]) 
                     code="duplicate-identity",
                 )
             )
+    return locks
 
 
 def _deck_name(spec: DeckSpec, card: Card) -> str:
