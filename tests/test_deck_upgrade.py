@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from anki.collection import Collection
@@ -76,53 +77,67 @@ def scheduling(col: Collection) -> dict[int, tuple[int, ...]]:
     }
 
 
-@pytest.fixture(scope="module")
-def upgrade(tmp_path_factory: pytest.TempPathFactory) -> Upgrade:
-    if shutil.which("git") is None or git("cat-file", "-e", f"{RELEASE_1}^{{commit}}").returncode != 0:
-        pytest.skip(f"needs the git history that holds release 1 (commit {RELEASE_1})")
-    released = tmp_path_factory.mktemp("release-1")
-    archive = git("archive", "--format=tar", RELEASE_1, "decks", "cards", "src")
+def released(commit: str, folder: Path) -> str:
+    """Build `commit`'s cards and lock with that commit's own code into `folder`: the package
+    members imported then. Returns what the build printed."""
+    if shutil.which("git") is None or git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        pytest.skip(f"needs the git history that holds commit {commit}")
+    archive = git("archive", "--format=tar", commit, "decks", "cards", "src")
     assert archive.returncode == 0, archive.stderr.decode()
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         # Python 3.12 (and patched 3.10/3.11) refuse unsafe members themselves.
         safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-        tar.extractall(released, **safe)
-    # The code of that commit, run on its own cards and lock: the package members imported.
-    env = {**os.environ, "PYTHONPATH": str(released / "src")}
+        tar.extractall(folder, **safe)
+    env = {**os.environ, "PYTHONPATH": str(folder / "src")}
     old = subprocess.run(
-        [sys.executable, "-m", "deckbuilder", "--project", str(released)],
+        [sys.executable, "-m", "deckbuilder", "--project", str(folder)],
         capture_output=True,
         text=True,
         env=env,
         check=False,
     )
     assert old.returncode == 0, old.stdout + old.stderr
-    assert "release 1 (unchanged): 149 added" in old.stdout, old.stdout
-    assert (released / LOCK).read_bytes() == git("show", f"{RELEASE_1}:{LOCK}").stdout
+    return old.stdout
 
-    col = new_collection(tmp_path_factory.mktemp("member") / "collection.anki2")
-    import_package(col, released / "dist" / "mle-interview.apkg")
-    for card_id in STUDIED:
+
+def todays_package(folder: Path) -> Path:
+    """Today's cards built in a copy (the repository's lock is never written)."""
+    lock = (REPO / LOCK).read_bytes()
+    for part in ("decks", "cards", "templates"):
+        if (REPO / part).is_dir():
+            shutil.copytree(REPO / part, folder / part)
+    result = run("--project", folder)
+    assert result.exit_code == 0, result.output
+    assert (REPO / LOCK).read_bytes() == lock
+    return folder / "dist" / "mle-interview.apkg"
+
+
+def study(col: Collection, card_ids: tuple[str, ...]) -> None:
+    """Answer the first card of each note "good"."""
+    for card_id in card_ids:
         (nid,) = col.find_notes(f'"ID:{card_id}"')
         card = col.get_note(nid).cards()[0]
         card.start_timer()
         col.sched.answerCard(card, 3)
+
+
+@pytest.fixture(scope="module")
+def upgrade(tmp_path_factory: pytest.TempPathFactory) -> Upgrade:
+    released_1 = tmp_path_factory.mktemp("release-1")
+    printed = released(RELEASE_1, released_1)
+    assert "release 1 (unchanged): 149 added" in printed, printed
+    assert (released_1 / LOCK).read_bytes() == git("show", f"{RELEASE_1}:{LOCK}").stdout
+
+    col = new_collection(tmp_path_factory.mktemp("member") / "collection.anki2")
+    import_package(col, released_1 / "dist" / "mle-interview.apkg")
+    study(col, STUDIED)
     before = notes(col)
     schedule = scheduling(col)
     revlog = col.db.all("select id, cid, ease, ivl, lastIvl, factor, type from revlog order by id")
     assert len(revlog) == len(STUDIED)
 
-    # Today's cards, built in a copy: the repository's lock is never written.
-    lock = (REPO / LOCK).read_bytes()
     current = tmp_path_factory.mktemp("current")
-    for part in ("decks", "cards"):
-        shutil.copytree(REPO / part, current / part)
-    if (REPO / "templates").is_dir():
-        shutil.copytree(REPO / "templates", current / "templates")
-    result = run("--project", current)
-    assert result.exit_code == 0, result.output
-    assert (REPO / LOCK).read_bytes() == lock
-    package = current / "dist" / "mle-interview.apkg"
+    package = todays_package(current)
 
     reference = new_collection(tmp_path_factory.mktemp("fresh") / "collection.anki2")
     import_package(reference, package)
@@ -133,7 +148,7 @@ def upgrade(tmp_path_factory: pytest.TempPathFactory) -> Upgrade:
     release_notes = (current / "dist" / "mle-interview.release-notes.md").read_text("utf-8")
     catch_up = release_notes.split("### If you have release 1\n", 1)[1].split("\n### ", 1)[0]
     late = new_collection(tmp_path_factory.mktemp("member-1-late") / "collection.anki2")
-    import_package(late, released / "dist" / "mle-interview.apkg")
+    import_package(late, released_1 / "dist" / "mle-interview.apkg")
     import_package(late, package)
     moves = re.findall(r'^  - `([^`]+)`: `("ID:[^`]+)`$', catch_up, re.M)
     assert moves
@@ -239,41 +254,18 @@ class Renamed:
 
 @pytest.fixture(scope="module")
 def renamed(tmp_path_factory: pytest.TempPathFactory) -> Renamed:
-    if shutil.which("git") is None or git("cat-file", "-e", f"{RELEASE_2}^{{commit}}").returncode != 0:
-        pytest.skip(f"needs the git history that holds release 2 (commit {RELEASE_2})")
-    released = tmp_path_factory.mktemp("release-2")
-    archive = git("archive", "--format=tar", RELEASE_2, "decks", "cards", "src")
-    assert archive.returncode == 0, archive.stderr.decode()
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-        tar.extractall(released, **safe)
-    env = {**os.environ, "PYTHONPATH": str(released / "src")}
-    old = subprocess.run(
-        [sys.executable, "-m", "deckbuilder", "--project", str(released)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert old.returncode == 0, old.stdout + old.stderr
-    assert "release 2: no changes since" in old.stdout, old.stdout
+    released_2 = tmp_path_factory.mktemp("release-2")
+    printed = released(RELEASE_2, released_2)
+    assert "release 2: no changes since" in printed, printed
 
     col = new_collection(tmp_path_factory.mktemp("member-2") / "collection.anki2")
-    import_package(col, released / "dist" / "mle-interview.apkg")
+    import_package(col, released_2 / "dist" / "mle-interview.apkg")
     assert "MLE Interview::Interview Loop" in {d.name for d in col.decks.all_names_and_ids()}
-    for card_id in ("loop-coding-rounds", "ebr-triplet-margin", "cache-why-in-front-of-db"):
-        (nid,) = col.find_notes(f'"ID:{card_id}"')
-        card = col.get_note(nid).cards()[0]
-        card.start_timer()
-        col.sched.answerCard(card, 3)
+    study(col, ("loop-coding-rounds", "ebr-triplet-margin", "cache-why-in-front-of-db"))
     before, schedule = notes(col), scheduling(col)
 
     current = tmp_path_factory.mktemp("current-3")
-    for part in ("decks", "cards"):
-        shutil.copytree(REPO / part, current / part)
-    result = run("--project", current)
-    assert result.exit_code == 0, result.output
-    package = current / "dist" / "mle-interview.apkg"
+    package = todays_package(current)
     reference = new_collection(tmp_path_factory.mktemp("fresh-3") / "collection.anki2")
     import_package(reference, package)
     expected = decks_of(reference)
@@ -295,7 +287,7 @@ def renamed(tmp_path_factory: pytest.TempPathFactory) -> Renamed:
 
     # Another member imports first, then moves the cards by the searches the notes give.
     late = new_collection(tmp_path_factory.mktemp("member-2-late") / "collection.anki2")
-    import_package(late, released / "dist" / "mle-interview.apkg")
+    import_package(late, released_2 / "dist" / "mle-interview.apkg")
     import_package(late, package)
     searches = re.findall(r'^- `([^`]+)`: `("deck:[^`]+)`$', section.split("Imported already?", 1)[1], re.M)
     assert [new for new, _ in searches] == [new for _, new in renames]
