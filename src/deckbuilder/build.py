@@ -203,6 +203,11 @@ def _build(
     }
     if render_cache is not None:
         render_cache.save()  # even if the build fails below: the next try starts from here
+
+    def reopen_cache() -> RenderCache:  # for the preview's pages (saved and closed above)
+        return RenderCache(cache_dir(), settings)
+
+    reopen = reopen_cache if render_cache is not None else None
     if release and not problems and not any(plan.release.new_now for plan in result.decks):
         for plan in result.decks:
             problems.append(
@@ -235,7 +240,8 @@ def _build(
             # The preview is for finding problems: show them above the cards that did render.
             for plan in result.decks:
                 try:
-                    _write_preview(plan, DeckError([*problems, *result.warnings]).diagnostics, out)
+                    shown = DeckError([*problems, *result.warnings]).diagnostics
+                    _write_preview(plan, shown, out, reopen)
                 except OSError as e:  # the errors themselves matter more than the page
                     problems.append(
                         Diagnostic(Location(str(e.filename), 0), e.strerror or str(e), code="write-failed")
@@ -253,7 +259,7 @@ def _build(
         if preview:
             from .preview import page_writer, preview_path  # only --preview pays for the page
 
-            files[preview_path(plan, out)] = page_writer(plan, result.warnings)
+            files[preview_path(plan, out)] = page_writer(plan, result.warnings, reopen)
     result.written = [*(out / plan.spec.output for plan in result.decks if id(plan) in left), *files]
     if release:
         # Lock files last: they record a release only once its packages are in place.
@@ -311,10 +317,12 @@ def _render(
     return rendered
 
 
-def _write_preview(plan: DeckPlan, diagnostics: list[Diagnostic], out: Path) -> Path:
+def _write_preview(
+    plan: DeckPlan, diagnostics: list[Diagnostic], out: Path, cache: Callable[[], RenderCache] | None
+) -> Path:
     from .preview import write_preview
 
-    path: Path = write_preview(plan, diagnostics, out)
+    path: Path = write_preview(plan, diagnostics, out, cache)
     return path
 
 

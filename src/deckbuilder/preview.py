@@ -19,7 +19,7 @@ import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -42,12 +42,16 @@ from .notetypes import NoteType
 from .output import write_atomic
 from .package import NoteRecord
 from .plan import DeckPlan
+from .previewcache import PreviewSides
 from .previewmath import to_mathml
+from .rendercache import RenderCache
 
 # What genanki gives a field when the note type does not say: the type-in box uses them.
 FIELD_FONT = "Liberation Sans"
 FIELD_SIZE = 20
 _MATH = re.compile(r"\\[(\[]")
+_LOOKUP_EVERY = 500
+"""Notes whose kept sides are read at a time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,24 +85,35 @@ def _preview_cards(plan: DeckPlan) -> Iterator[PreviewCard]:
     """preview_cards one at a time (the page keeps no card's sides once they are written)."""
     indexes = {nt.id: i for i, nt in enumerate(plan.note_types)}
     for note in plan.content.notes:
-        nt = note.note_type
-        fields = dict(zip(nt.kind.fields, note.fields, strict=True))
-        ordinals = card_ordinals(
-            [t.front for t in nt.templates], fields, cloze=nt.kind.cloze, has_tags=bool(note.tags)
-        )
-        for ord_ in ordinals:
-            question, answer = _render_sides(note, nt, fields, ord_)
-            yield PreviewCard(
-                note_id=note.fields[-1] if nt.kind.fields[-1] == "ID" else note.guid,
-                ord=ord_,
-                label=_label(nt, ord_),
-                deck=note.deck,
-                subdeck=_subdeck(plan.content.deck_name, note.deck),
-                tags=note.tags,
-                note_type=indexes[nt.id],
-                question=question,
-                answer=answer,
-            )
+        yield from _note_cards(plan, note, indexes[note.note_type.id])
+
+
+def _note_cards(plan: DeckPlan, note: NoteRecord, note_type: int) -> Iterator[PreviewCard]:
+    nt = note.note_type
+    fields = dict(zip(nt.kind.fields, note.fields, strict=True))
+    ordinals = card_ordinals(
+        [t.front for t in nt.templates], fields, cloze=nt.kind.cloze, has_tags=bool(note.tags)
+    )
+    for ord_ in ordinals:
+        question, answer = _render_sides(note, nt, fields, ord_)
+        yield _tile(plan, note, note_type, ord_, question, answer)
+
+
+def _tile(
+    plan: DeckPlan, note: NoteRecord, note_type: int, ord_: int, question: str, answer: str
+) -> PreviewCard:
+    nt = note.note_type
+    return PreviewCard(
+        note_id=note.fields[-1] if nt.kind.fields[-1] == "ID" else note.guid,
+        ord=ord_,
+        label=_label(nt, ord_),
+        deck=note.deck,
+        subdeck=_subdeck(plan.content.deck_name, note.deck),
+        tags=note.tags,
+        note_type=note_type,
+        question=question,
+        answer=answer,
+    )
 
 
 def _render_sides(note: NoteRecord, nt: NoteType, fields: dict[str, str], ord_: int) -> tuple[str, str]:
@@ -181,18 +196,25 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def write_page(plan: DeckPlan, diagnostics: list[Diagnostic], out: BinaryIO) -> None:
+CacheOpener = Callable[[], RenderCache]
+"""Opens the render cache (a build closes it before it writes its files)."""
+
+
+def write_page(
+    plan: DeckPlan, diagnostics: list[Diagnostic], out: BinaryIO, cache: CacheOpener | None = None
+) -> None:
     """The preview page of one package, written into `out` as it is made.
 
     The cards' sides go straight into a scratch file as the page's JSON (each card rendered,
     written and let go), then the page streams out around it: no copy of the deck's HTML, and
-    no page, is ever held whole in memory.
+    no page, is ever held whole in memory. With a `cache`, notes an earlier preview rendered
+    are not rendered again (previewcache.py).
     """
     env = _environment()
     assert env.loader is not None
     raw = {name: env.loader.get_source(env, name)[0] for name in ("preview.css", "preview.js")}
     with tempfile.TemporaryFile() as spool:  # no name: nothing is left behind, even if killed
-        cards, has_math = _write_data(plan, env, spool)
+        cards, has_math = _write_data(plan, env, spool, PreviewSides(cache() if cache else None))
         spool.seek(0)
         tag_counts = Counter(tag for c in cards for tag in c.tags)
         page_js = f"\n{raw['preview.js']}\n"  # exactly the text between <script> and </script>
@@ -226,37 +248,60 @@ def write_page(plan: DeckPlan, diagnostics: list[Diagnostic], out: BinaryIO) -> 
         out.write("".join(pieces).encode("utf-8"))
 
 
-def _write_data(plan: DeckPlan, env: jinja2.Environment, spool: BinaryIO) -> tuple[list[PreviewCard], bool]:
+def _write_data(
+    plan: DeckPlan, env: jinja2.Environment, spool: BinaryIO, kept: PreviewSides
+) -> tuple[list[PreviewCard], bool]:
     """Write what the page's script reads, as Jinja's `tojson` writes it (keys sorted, HTML-safe
     and ASCII), a card at a time: {"cards": [{"a", "nt", "ord", "q"}…], "description",
     "media": {name: data URI}, "noteTypes": [{"css", "name"}…]}.
 
     Returns the cards without their sides (what the tiles show), and whether any side
-    still has TeX in it.
+    still has TeX in it. Notes whose sides an earlier preview made are taken from `kept`.
     """
 
-    def dumps(value: object) -> bytes:
+    def dumps(value: object) -> str:
         text = htmlsafe_json_dumps(
             value, dumps=env.policies["json.dumps_function"], **env.policies["json.dumps_kwargs"]
         )
-        return str(text).encode("ascii")
+        return str(text)
 
-    cards = []
+    cards: list[PreviewCard] = []
     has_math = False
+    indexes = {nt.id: i for i, nt in enumerate(plan.note_types)}
+    notes = plan.content.notes
     spool.write(b'{"cards": [')
-    for index, c in enumerate(_preview_cards(plan)):
-        question, answer = shown_html(c.question), shown_html(c.answer)
-        has_math = has_math or bool(_MATH.search(c.answer) or _MATH.search(c.question))
-        spool.write(
-            (b", " if index else b"") + dumps({"q": question, "a": answer, "nt": c.note_type, "ord": c.ord})
-        )
-        cards.append(replace(c, question="", answer=""))
-    spool.write(b'], "description": ' + dumps(shown_html(plan.content.description)) + b', "media": {')
+    for start in range(0, len(notes), _LOOKUP_EVERY):
+        batch = notes[start : start + _LOOKUP_EVERY]
+        found = kept.lookup(batch)
+        for index, note in enumerate(batch):
+            note_type = indexes[note.note_type.id]
+            sides = found.get(index)
+            if sides is None:
+                sides = [
+                    (c.ord, _has_tex(c), dumps(shown_html(c.question)), dumps(shown_html(c.answer)))
+                    for c in _note_cards(plan, note, note_type)
+                ]
+                if sides:
+                    kept.keep(note, sides)
+            for ord_, math, question, answer in sides:
+                has_math = has_math or math
+                # {"a", "nt", "ord", "q"}: the dict `dumps` would write, keys sorted
+                card = f'{{"a": {answer}, "nt": {note_type}, "ord": {ord_}, "q": {question}}}'
+                spool.write(((", " if cards else "") + card).encode("ascii"))
+                cards.append(_tile(plan, note, note_type, ord_, "", ""))
+    kept.save()
+    spool.write(
+        b'], "description": ' + dumps(shown_html(plan.content.description)).encode("ascii") + b', "media": {'
+    )
     for index, (name, path) in enumerate(sorted(plan.content.media.items())):
-        spool.write((b", " if index else b"") + dumps(name) + b": " + dumps(_data_uri(path)))
+        spool.write(((", " if index else "") + dumps(name) + ": " + dumps(_data_uri(path))).encode("ascii"))
     note_types = [{"name": nt.name, "css": nt.css} for nt in plan.note_types]
-    spool.write(b'}, "noteTypes": ' + dumps(note_types) + b"}")
+    spool.write(b'}, "noteTypes": ' + dumps(note_types).encode("ascii") + b"}")
     return cards, has_math
+
+
+def _has_tex(card: PreviewCard) -> bool:
+    return bool(_MATH.search(card.answer) or _MATH.search(card.question))
 
 
 def page_bytes(plan: DeckPlan, diagnostics: list[Diagnostic]) -> bytes:
@@ -266,10 +311,12 @@ def page_bytes(plan: DeckPlan, diagnostics: list[Diagnostic]) -> bytes:
     return buffer.getvalue()
 
 
-def page_writer(plan: DeckPlan, diagnostics: list[Diagnostic]) -> Callable[[BinaryIO], None]:
+def page_writer(
+    plan: DeckPlan, diagnostics: list[Diagnostic], cache: CacheOpener | None = None
+) -> Callable[[BinaryIO], None]:
     """What writes the page of `plan` into a file, showing all errors and the warnings about
     this deck's own files. (A build of several decks passes the warnings of every deck.)"""
-    return functools.partial(write_page, plan, _shown(plan, diagnostics))
+    return functools.partial(write_page, plan, _shown(plan, diagnostics), cache=cache)
 
 
 def _shown(plan: DeckPlan, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
@@ -281,8 +328,10 @@ def preview_path(plan: DeckPlan, out: Path) -> Path:
     return out / f"{plan.spec.stem}.html"
 
 
-def write_preview(plan: DeckPlan, diagnostics: list[Diagnostic], out: Path) -> Path:
+def write_preview(
+    plan: DeckPlan, diagnostics: list[Diagnostic], out: Path, cache: CacheOpener | None = None
+) -> Path:
     """Write `out/<deck>.html` atomically and return its path."""
     target = preview_path(plan, out)
-    write_atomic(target, page_writer(plan, diagnostics))
+    write_atomic(target, page_writer(plan, diagnostics, cache))
     return target
