@@ -29,8 +29,10 @@ _CARD, _PART = "\x01", "\x00"
 """Separators of an entry's cards and of a card's parts: JSON (ASCII, control characters
 escaped) never holds them."""
 
-_JSON_STRING = re.compile(r'"(?:[ !#-%(-;=?-\[\]-~]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"')
-"""A JSON string as the page writes it: ASCII, with `<`, `>`, `&` and `'` escaped."""
+_ESCAPE = re.compile(r'\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})')
+_UNESCAPED = re.compile(r"[^ !#-%(-;=?-\[\]-~]")
+"""What a JSON string as the page writes it (ASCII, with `<`, `>`, `&` and `'` escaped) never
+holds between its quotes once its escapes are taken out."""
 
 Side = tuple[int, bool, str, str]
 """A card's ordinal, whether a side has TeX left, and its question and answer as JSON strings."""
@@ -109,4 +111,6 @@ def _decode(value: str, nt: NoteType) -> list[Side] | None:
 
 
 def _is_json_string(text: str) -> bool:
-    return _JSON_STRING.fullmatch(text) is not None
+    if len(text) < 2 or text[0] != '"' or text[-1] != '"':
+        return False
+    return _UNESCAPED.search(_ESCAPE.sub("", text[1:-1])) is None
