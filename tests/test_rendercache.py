@@ -699,9 +699,9 @@ def test_the_package_key_changes_with_everything_in_the_package(
     note = content.notes[0]
     other_type = next(n.note_type for n in content.notes if n.note_type.id != note.note_type.id)
     changed_notes = [
-        dataclasses.replace(note, **{f.name: value})  # type: ignore[arg-type]
-        for f, value in zip(
-            dataclasses.fields(note),
+        note._replace(**{name: value})  # type: ignore[arg-type]
+        for name, value in zip(
+            note._fields,
             [
                 "other-guid",
                 other_type,
@@ -714,7 +714,7 @@ def test_the_package_key_changes_with_everything_in_the_package(
         )
     ]
     nt = note.note_type
-    changed_notes.append(dataclasses.replace(note, note_type=dataclasses.replace(nt, css=nt.css + " ")))
+    changed_notes.append(note._replace(note_type=dataclasses.replace(nt, css=nt.css + " ")))
     changes = [
         dataclasses.replace(content, notes=(changed, *content.notes[1:])) for changed in changed_notes
     ] + [

@@ -424,30 +424,36 @@ def _plan_deck(
             name = deck_names[card.subdeck] = _deck_name(spec, card)
         return name
 
+    # Each note type's part names and id, made once: a note's parts are its fields, then these.
+    part_names = {kind: (*nt.kind.fields, "tags", "deck", "type") for kind, nt in note_types.items()}
+    type_ids = {kind: str(nt.id) for kind, nt in note_types.items()}
+    version = spec.note_type_version
     inputs = []
     note_values = []
     for rc in cards:
         card = rc.card
-        nt = note_types[card.type]
         values = note_fields(rc)
         deck = deck_of(card)
         note_values.append((values, deck))
-        parts = dict(zip(nt.kind.fields, values, strict=True))
-        parts.update(tags=" ".join(card.tags), deck=deck, type=str(nt.id))
-        guid = note_guid(identity, spec.note_type_version, card.was[-1] if card.was else card.id)
-        deck_was = card.deck_was and Location(card.location.path, card.field_lines["deck_was"])
-        inputs.append(
-            NoteInput(
-                card.id,
-                card.was,
-                guid,
-                str(nt.id),
-                parts,
-                card.location,
-                deck_was or None,
-                deck_name(spec, card.deck_was) if card.deck_was else "",
+        type_id = type_ids[card.type]
+        parts = dict(zip(part_names[card.type], (*values, " ".join(card.tags), deck, type_id), strict=True))
+        guid = note_guid(identity, version, card.was[-1] if card.was else card.id)
+        if card.deck_was:
+            deck_was = Location(card.location.path, card.field_lines["deck_was"])
+            inputs.append(
+                NoteInput(
+                    card.id,
+                    card.was,
+                    guid,
+                    type_id,
+                    parts,
+                    card.location,
+                    deck_was,
+                    deck_name(spec, card.deck_was),
+                )
             )
-        )
+        else:
+            inputs.append(NoteInput(card.id, card.was, guid, type_id, parts, card.location))
     # After load errors the cards are incomplete: what the lock would say of them is noise.
     plan_problems: list[Diagnostic] = problems if cards_valid else []
     released_time = lock.state.built
@@ -468,16 +474,14 @@ def _plan_deck(
         )
     if len(problems) > before:
         return None
+    guids, mods = release.guids, release.mods
     notes = tuple(
-        NoteRecord(
-            guid=release.guids[rc.card.id],
-            note_type=note_types[rc.card.type],
-            fields=values,
-            tags=rc.card.tags,
-            deck=deck,
-            mod=release.mods[rc.card.id],
-        )
-        for rc, (values, deck) in zip(cards, note_values, strict=True)
+        [
+            NoteRecord(
+                guids[rc.card.id], note_types[rc.card.type], values, rc.card.tags, deck, mods[rc.card.id]
+            )
+            for rc, (values, deck) in zip(cards, note_values, strict=True)
+        ]
     )
     describer = MarkdownRenderer(root, media, keep_media=True)
     where = Location(spec.location.path, spec.description_line or 1)

@@ -8,12 +8,12 @@ writes its state as the next release.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .lockfile import (
     Entry,
@@ -37,9 +37,8 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class NoteInput:
-    """What the build knows of a note before the lock gives it a mod."""
+class NoteInput(NamedTuple):
+    """What the build knows of a note before the lock gives it a mod (a tuple: one per card)."""
 
     card_id: str
     was: tuple[str, ...]
@@ -65,8 +64,9 @@ class NoteTypeInput:
     fingerprint: str
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
+    """One note's change in a release (a tuple: a first release has one per card)."""
+
     card_id: str
     kind: str
     """added, changed, renamed or removed."""
@@ -261,6 +261,7 @@ class _Planner:
         self.reported: set[str] = set()
         self.reported_deck_was: set[Location] = set()
         self.guid_owners: dict[str, str] = {}
+        self.added_mod = max(now, 1)
 
     def retire_note_types(self, version: int) -> None:
         """New note types (a version bump): every note is new to Anki; the old ones are history."""
@@ -279,31 +280,30 @@ class _Planner:
 
     def take(self, note: NoteInput) -> None:
         """Match the note with its released entry (by id, then its `was`) and record what changed."""
-        old_id = next(
-            (
-                i
-                for i in (note.card_id, *note.was)
-                if isinstance(self.entries.get(i), NoteEntry) and i not in self.claimed
-            ),
-            None,
-        )
+        entries, claimed, card_id = self.entries, self.claimed, note.card_id
+        old_id = None
+        if note.was or card_id in entries:  # (else no entry to find: a new id without `was`)
+            ids = (card_id, *note.was)
+            old_id = next(
+                (i for i in ids if isinstance(entries.get(i), NoteEntry) and i not in claimed), None
+            )
+        parts = note.parts
+        hashes = dict(zip(parts, map(self.digest, parts.values()), strict=True))
         if old_id is None:
-            self._check_new_id(note)
-        found = self.entries.pop(old_id) if old_id is not None else None
-        assert found is None or isinstance(found, NoteEntry)
-        if found is not None and not found.origin and note.was and found.guid == note.default_guid:
-            found = dataclasses.replace(found, origin=note.was[-1])  # its guid's id, should the card go
-        hashes = {name: self.digest(value) for name, value in note.parts.items()}
-        if found is None:
+            if card_id in entries or note.default_guid in self.guid_owners:
+                self._check_new_id(note)  # (neither: nothing to check)
             entry = self._added(note, hashes)
         else:
+            found = entries.pop(old_id)
+            assert isinstance(found, NoteEntry)
+            if not found.origin and note.was and found.guid == note.default_guid:
+                found = found._replace(origin=note.was[-1])  # its guid's id, should the card go
             entry, change = self._changed(note, old_id, found, hashes)
             if change is not None and "deck" in change.what:
                 self._check_deck_was(note, found)
             if change is not None:
                 restored_only = change.what == ("restored",)
-                entry = dataclasses.replace(
-                    entry,
+                entry = entry._replace(
                     hashes=hashes,
                     # A note restored as it was is unchanged in members' collections: no update.
                     mod=entry.mod if restored_only else max(self.now, entry.mod + 1),
@@ -313,10 +313,10 @@ class _Planner:
                     removed=0,
                 )
             # Unchanged, it was not removed (a restored note is a change).
-        self.entries[note.card_id] = entry
-        self.claimed.add(note.card_id)
-        self.guids[note.card_id] = entry.guid
-        self.mods[note.card_id] = entry.mod
+        entries[card_id] = entry
+        claimed.add(card_id)
+        self.guids[card_id] = entry.guid
+        self.mods[card_id] = entry.mod
 
     def _check_deck_was(self, note: NoteInput, released: NoteEntry) -> None:
         """A card moving to another deck that names its old one must name the one members have."""
@@ -366,14 +366,16 @@ class _Planner:
     def _added(self, note: NoteInput, hashes: dict[str, str]) -> NoteEntry:
         origin = note.was[-1] if note.was else note.card_id
         return NoteEntry(
-            guid=note.default_guid,
-            note_type=note.note_type,
-            hashes=hashes,
-            mod=max(self.now, 1),
-            release=self.number,
-            change=("added",),
-            added=self.number,
-            origin=origin if origin != note.card_id else "",
+            note.default_guid,  # guid
+            note.note_type,
+            hashes,
+            self.added_mod,  # mod
+            self.number,  # release
+            ("added",),  # change
+            self.number,  # added
+            0,  # moved
+            0,  # removed
+            origin if origin != note.card_id else "",  # origin
         )
 
     def _changed(
@@ -404,11 +406,13 @@ class _Planner:
         """Released notes no card claims any more: removed now (members keep them)."""
         for card_id, entry in self.entries.items():
             if card_id not in self.claimed and isinstance(entry, NoteEntry) and not entry.removed:
-                self.entries[card_id] = dataclasses.replace(
-                    entry, removed=self.number, release=self.number, change=("removed",)
+                self.entries[card_id] = entry._replace(
+                    removed=self.number, release=self.number, change=("removed",)
                 )
 
     def check_shared_guids(self, notes: list[NoteInput]) -> None:
+        if len(set(self.guids.values())) == len(notes):
+            return  # as many guids as notes: none shares one
         by_guid: dict[str, str] = {}
         for note in notes:
             other = by_guid.setdefault(self.guids[note.card_id], note.card_id)

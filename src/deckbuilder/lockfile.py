@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 LOCK_FORMAT = 2
 """Format 1 (no `added`, `moved`, `origin`) is read and migrated in memory."""
@@ -24,9 +24,8 @@ _CLOCK_SLACK = 60
 _CONFLICT = re.compile(r"^(<{7}|\|{7}|={7}|>{7})(?: |$)", re.M)
 
 
-@dataclass(frozen=True, slots=True)
-class NoteEntry:
-    """A note as released."""
+class NoteEntry(NamedTuple):
+    """A note as released (a tuple: a build makes one per card, and a lock holds one per note)."""
 
     guid: str
     note_type: str

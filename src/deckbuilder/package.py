@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import itertools
 import json
@@ -14,7 +15,7 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import genanki
 
@@ -23,9 +24,8 @@ from .notetypes import NoteType, stable_id
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-@dataclass(frozen=True, slots=True)
-class NoteRecord:
-    """One note as it goes into the package."""
+class NoteRecord(NamedTuple):
+    """One note as it goes into the package (a tuple: a build makes one per card)."""
 
     guid: str
     note_type: NoteType
@@ -73,11 +73,26 @@ class _Model(genanki.Model):  # type: ignore[misc]
         return data
 
 
+_BASE91 = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&()*+,-./:;<=>?@[]^_`{|}~"
+"""Anki's guid digits, as genanki's guid_for writes them."""
+_BASE91_PAIRS = tuple(high + low for high in _BASE91 for low in _BASE91)
+_91_TO_THE_4 = 91**4
+
+
 def note_guid(identity: str, note_type_version: int, card_id: str) -> str:
     """A note's guid for life: from the deck's identity and the card's oldest id, never its text."""
     # New note types (a version bump) need new notes: Anki cannot retype a note on import.
-    salt = () if note_type_version == 1 else (f"note-types-v{note_type_version}",)
-    return str(genanki.guid_for(identity, *salt, card_id))
+    salt = "" if note_type_version == 1 else f"note-types-v{note_type_version}__"
+    # genanki.guid_for(identity, *salt, card_id): the first 8 bytes of a SHA-256 as a number, in
+    # ten base-91 digits (91**10 > 2**64) from a table of digit pairs, less the leading zeros ("a").
+    number = int.from_bytes(hashlib.sha256(f"{identity}__{salt}{card_id}".encode()).digest()[:8], "big")
+    high, low = divmod(number, _91_TO_THE_4)
+    high, middle = divmod(high, _91_TO_THE_4)  # high < 91**2
+    pairs = _BASE91_PAIRS
+    digits = (
+        pairs[high] + pairs[middle // 8281] + pairs[middle % 8281] + pairs[low // 8281] + pairs[low % 8281]
+    )
+    return digits.lstrip("a")
 
 
 def deck_id(name: str) -> int:
@@ -106,14 +121,18 @@ def _decks(content: PackageContent) -> dict[str, tuple[genanki.Deck, list[int]]]
     """Every deck of the package, parents included, with the indexes of its notes."""
     top = genanki.Deck(deck_id(content.deck_name), content.deck_name, content.description)
     decks: dict[str, tuple[genanki.Deck, list[int]]] = {content.deck_name: (top, [])}
+    indexes: dict[str, list[int]] = {}  # by the notes' deck names, each made once
     for due, note in enumerate(content.notes):
-        # Create parent decks too, so each has a stable id rather than one Anki invents.
-        parts = note.deck.split("::")
-        for depth in range(1, len(parts) + 1):
-            name = "::".join(parts[:depth])
-            if name not in decks:
-                decks[name] = (genanki.Deck(deck_id(name), name), [])
-        decks[note.deck][1].append(due)
+        of_deck = indexes.get(note.deck)
+        if of_deck is None:
+            # Create parent decks too, so each has a stable id rather than one Anki invents.
+            parts = note.deck.split("::")
+            for depth in range(1, len(parts) + 1):
+                name = "::".join(parts[:depth])
+                if name not in decks:
+                    decks[name] = (genanki.Deck(deck_id(name), name), [])
+            of_deck = indexes[note.deck] = decks[note.deck][1]
+        of_deck.append(due)
     return decks
 
 

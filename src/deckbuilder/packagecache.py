@@ -54,8 +54,8 @@ def inputs_digest(content: PackageContent) -> str | None:
 
 def _without_note_type(note: NoteRecord) -> tuple[object, ...]:
     return tuple(
-        note.note_type.id if field.name == "note_type" else getattr(note, field.name)
-        for field in dataclasses.fields(note)
+        note.note_type.id if name == "note_type" else value
+        for name, value in zip(note._fields, note, strict=True)
     )
 
 
