@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -69,12 +68,13 @@ def test_cached_builds_are_the_same_bytes(released: Path, tmp_path: Path, render
 
 
 def card_entries(cache_folder: Path) -> dict[bytes, list[object]]:
-    """The card cache's entries (cardcache.py): JSON lists of each field's HTML, digest, findings."""
+    """The card cache's entries (cardcache.py), one per card file: JSON lists of each card's
+    digest, each kept card's fields' HTML, their lock digests and their findings."""
     found = {}
     for key, value in entries(cache_folder).items():
         with contextlib.suppress(ValueError):
             decoded = json.loads(value)
-            if isinstance(decoded, list) and len(decoded) == 11 and isinstance(decoded[-1], dict):
+            if isinstance(decoded, list) and len(decoded) == 4 and isinstance(decoded[-1], dict):
                 found[key] = decoded
     return found
 
@@ -93,13 +93,13 @@ def test_a_hit_is_used_and_a_damaged_entry_is_not(
 ) -> None:
     package(released, tmp_path / "cold")
     card_key, card = next(
-        (k, c) for k, c in card_entries(render_cache_dir).items() if 'class="highlight"' in str(c[:5])
+        (k, c) for k, c in card_entries(render_cache_dir).items() if 'class="highlight"' in str(c[1])
     )
-    forged_card = [
-        str(v).replace('class="highlight"', 'class="highlight from-the-card-cache"') for v in card[:10]
-    ]
+    digests, htmls, lock, found = card
+    assert isinstance(htmls, list)
+    forged_htmls = [h.replace('class="highlight"', 'class="highlight from-the-card-cache"') for h in htmls]
     # A consistent entry is what the cache serves: proof the card entry is read.
-    forge(render_cache_dir, card_key, json.dumps([*forged_card, card[10]]))
+    forge(render_cache_dir, card_key, json.dumps([digests, forged_htmls, lock, found]))
     assert "from-the-card-cache" in note_text(package(released, tmp_path / "card-hit"), tmp_path)
     with sqlite3.connect(render_cache_dir / "render.sqlite") as db:
         db.execute("DELETE FROM entries WHERE key = ?", (card_key,))
@@ -282,11 +282,11 @@ def test_script_findings_come_from_the_cache_and_are_still_errors(
     assert first.exit_code == second.exit_code == 1
     assert "carries script (an event handler onclick= on <b>)" in first.stderr
     assert first.stderr == second.stderr
-    # The HTML of the front and of the back, the card (its fields' HTML and what the script and
-    # tag-balance checks found in each), the parsed card file, the note's check by Anki's rules
-    # (a script error is not one) and the deck's notes' checks as one, what the lint rules found
-    # in the card (--check lints).
-    assert len(stored) == 7
+    # The HTML of the front and of the back, the card file's cards (their fields' HTML and what
+    # the script and tag-balance checks found in each), the parsed card file, the card file's
+    # notes' checks by Anki's rules (a script error is not one), what the lint rules found in
+    # the card (--check lints).
+    assert len(stored) == 6
     assert entries(render_cache_dir) == stored
 
 
@@ -330,6 +330,98 @@ def test_a_damaged_card_file_entry_is_parsed_again(
                 db.execute("UPDATE entries SET html = ?, check_ = ? WHERE key = ?", (forged, check, key))
         again = run("--project", root, "--check")
         assert again.exit_code == 0 and again.stdout == clean.stdout, forged
+
+
+LOADED_FILE = """deck: Part
+deck_was: Old part
+tags: [t, u]
+cards:
+  - id: a
+    front: 'Q?'
+    back: A
+    frnot: typo
+  - id: b
+    was: [old-b]
+    type: cloze
+    text: '{{c1::x}}'
+    tags: [v]
+  - id: c
+    deck: Other
+    front: Q
+    back: B
+    extra: E
+    source: S
+"""
+
+
+def loaded_entry() -> tuple[tuple[Card, ...], list[object], str]:
+    from deckbuilder.load import load_card_file
+
+    problems: list[object] = []
+    cards = load_card_file(Path("c.yaml"), "cards/c.yaml", problems, LOADED_FILE.encode())  # type: ignore[arg-type]
+    assert len(cards) == 3 and problems
+    return cards, problems, rendercache.encode_loaded(cards, problems)  # type: ignore[arg-type]
+
+
+def test_a_card_file_entry_gives_back_what_was_loaded() -> None:
+    cards, problems, encoded = loaded_entry()
+    decoded = rendercache.decode_loaded(encoded)
+    assert decoded is not None
+    assert decoded == (cards, problems)
+    for field in dataclasses.fields(Card):  # field_lines too (cards compare without them)
+        assert [getattr(c, field.name) for c in decoded[0]] == [getattr(c, field.name) for c in cards]
+    assert rendercache.decode_loaded(rendercache.encode_loaded((), [])) == ((), [])
+
+
+def _changed(encoded: str, path: tuple[int, ...], value: object) -> str:
+    entry = json.loads(encoded)
+    *inner, last = path
+    target = entry
+    for at in inner:
+        target = target[at]
+    target[last] = value
+    return json.dumps(entry)
+
+
+# Where in the entry (cards or problems, the column: 1 + the field's place) and what goes there.
+FOREIGN_CARD_FILE_ENTRIES: dict[str, tuple[tuple[int, ...], object]] = {
+    "count not a number": ((0, 0), "3"),
+    "a card more": ((0, 0), 4),
+    "a text short": ((0, 3), ["Q?", ""]),
+    "a text not text": ((0, 3), ["Q?", 1, "Q"]),
+    "a type of null": ((0, 2), ["basic", None, "basic"]),
+    "a tag not text": ((0, 8, 0, 0), ["t", 1]),
+    "tags not a table": ((0, 8, 0), "t"),
+    "a tags row past the table": ((0, 8, 1), [0, 9, 0]),
+    "a tags row below it": ((0, 8, 1), [0, -1, 0]),
+    "a location's line not a number": ((0, 11, 2), [1, "2", 3]),
+    "a location's path not text": ((0, 11, 0), [1]),
+    "a field line short": ((0, 12, 2), [1, 2]),
+    "a field line not a number": ((0, 12, 2, 0), 1.5),
+    "field names not text": ((0, 12, 0, 0), [1]),
+    "a problem's flag a number": ((1, 3), [0] * 99),
+    "a column more": ((0, 14), []),
+    "a problem's column missing": ((1,), [1]),
+    "not the two parts": ((), None),
+}
+
+
+@pytest.mark.parametrize("forgery", FOREIGN_CARD_FILE_ENTRIES, ids=list(FOREIGN_CARD_FILE_ENTRIES))
+def test_a_foreign_card_file_entry_is_not_trusted(forgery: str) -> None:
+    _, problems, encoded = loaded_entry()
+    path, value = FOREIGN_CARD_FILE_ENTRIES[forgery]
+    if forgery == "a problem's flag a number":
+        value = [0] * len(problems)
+    if forgery == "a column more":
+        forged = json.dumps([[*json.loads(encoded)[0], []], json.loads(encoded)[1]])
+    elif forgery == "a problem's column missing":
+        forged = json.dumps([json.loads(encoded)[0], json.loads(encoded)[1][:-1]])
+    elif forgery == "not the two parts":
+        forged = json.dumps(json.loads(encoded)[0])
+    else:
+        forged = _changed(encoded, path, value)
+    assert forged != encoded
+    assert rendercache.decode_loaded(forged) is None
 
 
 def test_a_note_that_passed_its_check_is_checked_again_once_it_changes(
@@ -385,22 +477,72 @@ def test_a_card_entry_is_keyed_by_each_of_its_texts() -> None:
         assert CardCache.source(a_card(extra=image)) is None
 
 
-def test_a_card_entry_of_another_fingerprint_is_not_served(tmp_path: Path) -> None:
-    rendered = RenderedCard(
-        a_card(), {"front": "<strong>Q</strong>", "back": "A", "text": "", "extra": "more", "source": "s"}
-    )
-    source = CardCache.source(rendered.card)
-    assert source is not None
-    one = RenderCache(tmp_path, b"one")
-    CardCache(one, FieldChecks()).keep(source, rendered)
-    cards = CardCache(one, FieldChecks())
-    cards.keep(source, rendered)
-    cards.store()
-    one.save()
-    assert CardCache(RenderCache(tmp_path, b"one"), FieldChecks()).lookup([source]) == {0: rendered.fields}
-    assert CardCache(RenderCache(tmp_path, b"two"), FieldChecks()).lookup([source]) == {}
-    other = CardCache.source(a_card(front="**Q2**"))
-    assert CardCache(RenderCache(tmp_path, b"one"), FieldChecks()).lookup([other, None]) == {}
+def rendered_card(**changes: object) -> RenderedCard:
+    card = a_card(**changes)
+    fields = {name: f"<em>{getattr(card, name)}</em>" if getattr(card, name) else "" for name in TEXT_FIELDS}
+    return RenderedCard(card, fields)
+
+
+def kept_file(folder: Path, settings: bytes, rendered: tuple[RenderedCard, ...], failed: set[int]) -> None:
+    cache = RenderCache(folder, settings)
+    cards = CardCache(cache, FieldChecks(), "/project")
+    cards.lookup({"cards/c.yaml": tuple(rc.card for rc in rendered)})
+    cards.keep("cards/c.yaml", rendered, failed)
+    cache.save()
+
+
+def looked_up(
+    folder: Path, settings: bytes, cards: tuple[Card, ...], root: str = "/project", rel: str = "cards/c.yaml"
+) -> dict[int, dict[str, str]]:
+    cache = RenderCache(folder, settings)
+    hits = CardCache(cache, FieldChecks(), root).lookup({rel: cards})
+    cache.close()
+    return hits.get(rel, {})
+
+
+def test_a_card_file_entry_serves_each_unchanged_card_and_nothing_else(tmp_path: Path) -> None:
+    one, two, three = (rendered_card(id=n, front=f"**{n}**") for n in "abc")
+    kept_file(tmp_path, b"one", (one, two, three), failed=set())
+    cards = (one.card, two.card, three.card)
+    everything = {0: one.fields, 1: two.fields, 2: three.fields}
+    assert looked_up(tmp_path, b"one", cards) == everything
+    assert looked_up(tmp_path, b"two", cards) == {}  # another fingerprint
+    assert looked_up(tmp_path, b"one", cards, root="/other") == {}  # another project's file
+    assert looked_up(tmp_path, b"one", cards, rel="cards/d.yaml") == {}  # another file
+    # A card with a text changed is not served; the file's other cards are, wherever they moved.
+    for name in TEXT_FIELDS:
+        changed = dataclasses.replace(two.card, **{name: getattr(two.card, name) + "x"})
+        assert looked_up(tmp_path, b"one", (three.card, changed, one.card)) == {
+            0: three.fields,
+            2: one.fields,
+        }
+    # What else a card has does not decide its HTML: served.
+    moved = dataclasses.replace(one.card, id="z", tags=("t",), location=Location("cards/c.yaml", 9))
+    assert looked_up(tmp_path, b"one", (moved,)) == {0: one.fields}
+    # A card whose rendering had problems, or a card with an image, is not kept.
+    image = rendered_card(id="d", extra="![d](d.png)")
+    kept_file(tmp_path, b"one", (one, two, image), failed={1})
+    assert looked_up(tmp_path, b"one", (one.card, two.card, image.card)) == {0: one.fields}
+
+
+def test_what_the_checks_found_comes_with_a_card(tmp_path: Path) -> None:
+    from deckbuilder.cardcache import findings
+    from deckbuilder.lock import digest
+
+    odd = rendered_card(front="x")
+    odd = RenderedCard(odd.card, {**odd.fields, "front": '<b onclick="f()">x', "back": "<my-tag>"})
+    plain = rendered_card(id="b")
+    kept_file(tmp_path, b"one", (odd, plain), failed=set())
+    for cards in ((odd.card, plain.card), (plain.card, odd.card)):  # as it was, or not
+        cache = RenderCache(tmp_path, b"one")
+        checks = FieldChecks()
+        CardCache(cache, checks, "/project").lookup({"cards/c.yaml": cards})
+        cache.close()
+        # Learnt from the entry, not worked out (the memos would work them out on a miss).
+        assert set(checks._known) == set(checks._digests) == {*odd.fields.values(), *plain.fields.values()}
+        for html in checks._known:
+            assert checks.of(html) == findings(html) and checks.digest(html) == digest(html)
+    assert findings(odd.fields["front"]).scripts and findings(odd.fields["back"]).odd_tags
 
 
 def counting(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[object]:
@@ -454,28 +596,45 @@ def test_a_cloze_text_edited_is_rendered_again(released: Path, tmp_path: Path) -
     assert warm == package(released, tmp_path / "fresh", "--no-cache")
 
 
-@pytest.mark.parametrize(
-    "forged",
-    [
-        '{"not": "ours"}',
-        "[1, 2]",
-        json.dumps(["x"] * 10 + [[]]),
-        json.dumps(["x"] * 9 + [1, {}]),
-        json.dumps(["x"] * 10 + [{"7": ["", "", False, ""]}]),
-        json.dumps(["x"] * 10 + [{"0": ["", "", "no", ""]}]),
-        json.dumps(["x"] * 10 + [{"0": ["", ""]}]),
-        "nope",
-    ],
-)
+def _with(entry: list[object], at: int, value: object) -> str:
+    return json.dumps([*entry[:at], value, *entry[at + 1 :]])
+
+
+FOREIGN_CARD_ENTRIES: dict[str, Callable[[list[object]], str]] = {
+    "not a list": lambda e: '{"not": "ours"}',
+    "not JSON": lambda e: "nope",
+    "three parts": lambda e: json.dumps(e[:3]),
+    "a field short": lambda e: _with(e, 1, e[1][:-1]),  # type: ignore[index]
+    "a digest short": lambda e: _with(e, 2, e[2][:-1]),  # type: ignore[index]
+    "a kept card more": lambda e: _with(e, 0, [*e[0], "f" * 32]),  # type: ignore[misc]
+    "a field not text": lambda e: _with(e, 1, [1, *e[1][1:]]),  # type: ignore[index]
+    "a digest not text": lambda e: _with(e, 2, [None, *e[2][1:]]),  # type: ignore[index]
+    "a card's digest not text": lambda e: _with(e, 0, [0, *e[0][1:]]),  # type: ignore[index]
+    "digests not a list": lambda e: _with(e, 0, "".join(e[0])),  # type: ignore[arg-type]
+    "findings not a mapping": lambda e: _with(e, 3, []),
+    "findings of no field": lambda e: _with(e, 3, {str(len(e[1])): ["", "", True, ""]}),  # type: ignore[arg-type]
+    "findings of a field -1": lambda e: _with(e, 3, {"-1": ["", "", True, ""]}),
+    "findings not a flag": lambda e: _with(e, 3, {"0": ["", "", "no", ""]}),
+    "findings short": lambda e: _with(e, 3, {"0": ["", ""]}),
+}
+
+
+@pytest.mark.parametrize("forgery", FOREIGN_CARD_ENTRIES, ids=list(FOREIGN_CARD_ENTRIES))
 def test_a_foreign_card_entry_is_not_trusted(
-    released: Path, tmp_path: Path, render_cache_dir: Path, forged: str
+    released: Path, tmp_path: Path, render_cache_dir: Path, forgery: str
 ) -> None:
     package(released, tmp_path / "cold")
     kept = card_entries(render_cache_dir)
     assert kept
-    for key in kept:
+    for key, entry in kept.items():
+        # Its cards' digests are right (but one): served if its content were trusted.
+        forged = FOREIGN_CARD_ENTRIES[forgery](
+            [entry[0], [html + "<i>forged</i>" for html in entry[1]], *entry[2:]]  # type: ignore[attr-defined]
+        )
         forge(render_cache_dir, key, forged)
-    assert package(released, tmp_path / "warm") == package(released, tmp_path / "fresh", "--no-cache")
+    warm = package(released, tmp_path / "warm")
+    assert "forged" not in note_text(warm, tmp_path)
+    assert warm == package(released, tmp_path / "fresh", "--no-cache")
 
 
 def test_a_note_is_checked_again_when_anything_its_check_reads_changes(
@@ -734,20 +893,70 @@ def test_the_package_key_changes_with_everything_in_the_package(
 
 
 def test_a_foreign_note_check_entry_is_not_trusted(
-    make_project: Callable[..., Path], render_cache_dir: Path
+    make_project: Callable[..., Path], render_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cards = "cards:\n  - id: a\n    front: '<br>'\n    back: A\n  - id: b\n    front: Q\n    back: B\n"
     root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": cards})
     first = run("--project", root, "--check")
     assert first.exit_code == 1 and "card 'a': 'front' shows nothing once rendered" in first.stderr
-    ords = re.compile(r"\[(null|\[0\]|0)(, (null|\[0\]))*\]")
-    kept = [key for key, value in entries(render_cache_dir).items() if ords.fullmatch(value)]
-    assert len(kept) == 2  # the note that passed, the deck's notes as one
-    for forged in ('[[0], "x"]', "[[0]]", "[[0], [0], [0]]", "[[], [0]]", '[["0"], [0]]', "{}", "nope"):
-        for key in kept:
-            forge(render_cache_dir, key, forged)
+    kept = {}
+    for key, value in entries(render_cache_dir).items():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(value)
+            if isinstance(entry, list) and len(entry) == 3 and entry[1:] == [[[0]], [-1, 0]]:
+                kept[key] = entry
+    # The card file's notes: genanki's cards of the one that passed, none for the one that did not.
+    assert len(kept) == 1
+    ((key, (keys, _, _)),) = kept.items()
+    checks = counting(monkeypatch, build, "check_note")
+    assert run("--project", root, "--check").stderr == first.stderr
+    assert len(checks) == 1  # the note that did not pass
+    forge(render_cache_dir, key, json.dumps([keys, [[0]], [0, 0]]))
+    checks.clear()
+    assert "shows nothing" not in run("--project", root, "--check").stderr  # served: it is read
+    assert checks == []
+    for forged in (
+        [keys, [[0]], [0, "0"]],
+        [keys, [[0]], [0]],
+        [keys, [[0]], [0, 0, 0]],
+        [keys, [[0]], [0, 1]],
+        [keys, [[0]], [0, -2]],
+        [keys, [[]], [0, 0]],
+        [keys, [["0"]], [0, 0]],
+        [keys, [0], [0, 0]],
+        [[*keys[:1], 1], [[0]], [0, 0]],
+        [keys[:1], [[0]], [0, 0]],
+        [keys, [[0]], [0, 0], []],
+        keys,
+        {},
+    ):
+        forge(render_cache_dir, key, json.dumps(forged))
         again = run("--project", root, "--check")
         assert (again.exit_code, again.stderr) == (1, first.stderr), forged
+    forge(render_cache_dir, key, "nope")
+    assert run("--project", root, "--check").stderr == first.stderr
+
+
+def test_a_note_is_checked_by_itself_once_its_file_changes(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cards = "cards:\n" + "".join(f"  - id: c{i}\n    front: '**Q{i}**'\n    back: A\n" for i in range(5))
+    other = "cards:\n  - id: other\n    front: '**R**'\n    back: B\n"
+    root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": cards, "cards/o.yaml": other})
+    assert run("--project", root, "--check").exit_code == 0
+    checks = counting(monkeypatch, build, "check_note")
+    card_file = root / "cards" / "c.yaml"
+    # A card changed, one removed, one added, the others moved down: only the new texts are checked.
+    edited = cards.replace("Q1**", "Q1?**").replace("  - id: c3\n    front: '**Q3**'\n    back: A\n", "")
+    card_file.write_text(edited.replace("cards:\n", "cards:\n  - id: new\n    front: N\n    back: A\n"))
+    assert run("--project", root, "--check").exit_code == 0
+    assert sorted(args[0].card.id for args in checks) == ["c1", "new"]  # type: ignore[attr-defined]
+    checks.clear()
+    assert run("--project", root, "--check").exit_code == 0
+    assert checks == []
+    card_file.write_text(cards)  # as it was two builds ago: its entry was replaced
+    assert run("--project", root, "--check").exit_code == 0
+    assert sorted(args[0].card.id for args in checks) == ["c1", "c3"]  # type: ignore[attr-defined]
 
 
 def test_entries_a_build_uses_stay_and_the_others_go_after_a_month(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
 import hashlib
@@ -286,31 +285,33 @@ def _render(
     workers: int | None,
 ) -> dict[str, tuple[RenderedCard, ...]]:
     """Every card file's cards rendered: from the card cache, or converted (and then kept)."""
-    all_cards = [card for cards in project.card_files.values() for card in cards]
-    kept = CardCache(cache, checks)
-    sources = [kept.source(card) if cache is not None else None for card in all_cards]
-    hits = kept.lookup(sources)
-    misses = [card for index, card in enumerate(all_cards) if index not in hits]
+    kept = CardCache(cache, checks, str(renderer.root))
+    hits = kept.lookup(project.card_files)
+    misses = [
+        card
+        for path, cards in project.card_files.items()
+        for index, card in enumerate(cards)
+        if index not in hits.get(path, ())
+    ]
     renderer.convert_ahead(misses, cache, default_workers() if workers is None else workers)
+    del misses
     rendered = {}
-    index = 0
     for path, cards in project.card_files.items():
         done = []
-        for card in cards:
-            fields = hits.get(index)
+        file_hits = hits.pop(path, {})
+        failed = set()  # cards whose problems are found afresh: not kept
+        for index, card in enumerate(cards):
+            fields = file_hits.get(index)
             if fields is not None:
                 done.append(RenderedCard(card, fields))
             else:
                 before = len(problems)
-                rc = renderer.render_card(card, problems)
-                source = sources[index]
-                if source is not None and len(problems) == before:  # problems are found afresh
-                    kept.keep(source, rc)
-                done.append(rc)
-            index += 1
+                done.append(renderer.render_card(card, problems))
+                if len(problems) > before:
+                    failed.add(index)
         rendered[path] = tuple(done)
+        kept.keep(path, rendered[path], failed)
     renderer.finish()
-    kept.store()
     renderer.forget_conversions()
     if cache is not None:
         cache.flush()  # the new entries hold the deck's HTML: written now, not held until the end
@@ -502,7 +503,7 @@ def _plan_deck(
         media={name: media.files[name] for name in sorted(used)},
         timestamp=release.time,
     )
-    checked = _CheckedNotes(cache, cards, content.notes, checks.digest)
+    checked = _CheckedNotes(cache, cards, content.notes, checks.digest, str(root / spec.location.path))
     all_ords = []
     same_ords: dict[tuple[int, ...], list[int]] = {}  # most notes have the same cards: one list
     for index, ((note, ords), rc) in enumerate(zip(card_ordinals(content, checked.ords), cards, strict=True)):
@@ -521,10 +522,13 @@ def _plan_deck(
 class _CheckedNotes:
     """Notes that passed check_note in an earlier build, with genanki's cards for them.
 
-    The key holds everything check_note and genanki's card rules read: the card's type, id and
-    written text, its HTML fields (by the lock's digests of them), whether it has tags, the note
-    type's templates and fields. A note with problems is never kept, so its problems are found
-    (and located) afresh.
+    A note's key holds everything check_note and genanki's card rules read: the card's type, id
+    and written text, its HTML fields (by the lock's digests of them), whether it has tags, the
+    note type's templates and fields. What a build found is kept in one entry per card file of
+    the deck (found by the paths of the deck and the card file): the keys of the file's notes
+    and the cards of each one that passed. Only a note whose key is in its file's entry is taken
+    from it, so a changed card is checked again by itself; a note with problems is never kept,
+    so its problems are found (and located) afresh.
     """
 
     def __init__(
@@ -533,12 +537,17 @@ class _CheckedNotes:
         cards: tuple[RenderedCard, ...],
         notes: tuple[NoteRecord, ...],
         digest_of: Callable[[str], str],
+        deck: str = "",
     ) -> None:
+        """`deck`: where the deck file is (with the project's folder), naming its entries."""
         self._cache = cache
         self._keys: list[str] = []
-        self._fresh: dict[str, str] = {}
-        self._deck = ""
+        self._files: dict[str, list[int]] = {}
+        """The indexes of each card file's notes, by its entry's name."""
+        self._stale: set[str] = set()
+        """Entries that do not hold their file's notes as they are now."""
         self._passed: dict[int, list[int]] = {}
+        """Notes that passed in this build (not taken from an entry)."""
         self.ords: dict[int, list[int]] = {}
         """Genanki's card ordinals of each note that passed before, by index."""
         if cache is None:
@@ -549,55 +558,82 @@ class _CheckedNotes:
             if nt.id not in note_types:
                 inputs = json.dumps([[t.front for t in nt.templates], nt.kind.fields, nt.kind.cloze])
                 note_types[nt.id] = hashlib.sha256(inputs.encode()).hexdigest()
-        for rc, note in zip(cards, notes, strict=True):
+        keys = self._keys
+        path = None
+        indexes: list[int] = []
+        for index, (rc, note) in enumerate(zip(cards, notes, strict=True)):
             card = rc.card
-            fields = "\0".join([digest_of(html) for html in rc.fields.values()])
-            head = f"{note_types[note.note_type.id]}\0{card.type}\0{card.id}\0{int(bool(note.tags))}\0"
-            key = f"{head}{fields}\0{card.text}"
-            # Its digest, not its text: 10,000 keys would hold a copy of the deck's texts.
-            self._keys.append(hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest())
-        # The whole deck as an earlier build checked it: one lookup instead of one per note.
-        self._deck = hashlib.sha256("".join(self._keys).encode()).hexdigest()
-        whole = cache.lookup([self._deck], "note-checks").get(self._deck)
-        if whole is not None and (ords_of := _all_ords(whole, len(self._keys))) is not None:
-            self.ords = ords_of
-            self._deck = ""  # nothing to store
-            return
-        kept = cache.lookup(self._keys, "note-check")
-        for index, key in enumerate(self._keys):
-            with contextlib.suppress(ValueError, TypeError):
-                ords = json.loads(kept[key]) if key in kept else None
-                if _are_ords(ords):
-                    self.ords[index] = ords
-        self._passed = dict(self.ords)
+            tagged = "1" if note.tags else "0"
+            key = "\0".join(
+                (
+                    note_types[note.note_type.id],
+                    card.type,
+                    card.id,
+                    tagged,
+                    *map(digest_of, rc.fields.values()),
+                    card.text,
+                )
+            )
+            # Its digest, not its text: the entries would hold a copy of the deck's texts.
+            keys.append(hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32])
+            if card.location.path != path:  # a card file's cards come one after the other
+                path = card.location.path
+                indexes = self._files.setdefault(f"{deck}\0{path}", [])
+            indexes.append(index)
+        kept = cache.lookup(self._files, "note-checks")
+        for name, indexes in self._files.items():
+            found, same = _file_ords(kept.get(name, ""), [keys[index] for index in indexes])
+            if not same:
+                self._stale.add(name)
+            self.ords.update((indexes[i], ords) for i, ords in found.items())
 
     def passed(self, index: int, ords: list[int]) -> None:
         if self._cache is not None:
-            self._fresh[self._keys[index]] = json.dumps(ords)
             self._passed[index] = ords
 
     def store(self) -> None:
-        if self._cache is not None:
-            self._cache.store(self._fresh, "note-check")
-            if self._deck:
-                whole = json.dumps([self._passed.get(index) for index in range(len(self._keys))])
-                self._cache.store({self._deck: whole}, "note-checks")
+        if self._cache is None:
+            return
+        entries = {}
+        for name, indexes in self._files.items():
+            if name in self._stale or not self._passed.keys().isdisjoint(indexes):
+                table: dict[tuple[int, ...], int] = {}
+                passed = [self.ords.get(index) or self._passed.get(index) for index in indexes]
+                rows = [-1 if ords is None else table.setdefault(tuple(ords), len(table)) for ords in passed]
+                entries[name] = json.dumps([[self._keys[index] for index in indexes], list(table), rows])
+        self._cache.store(entries, "note-checks")
 
 
 def _are_ords(ords: object) -> TypeGuard[list[int]]:
     return isinstance(ords, list) and bool(ords) and all(type(o) is int for o in ords)
 
 
-def _all_ords(kept: str, count: int) -> dict[int, list[int]] | None:
-    """The deck's entry: genanki's cards of each note that passed (null for one that did not)."""
+def _file_ords(kept: str, keys: list[str]) -> tuple[dict[int, list[int]], bool]:
+    """Genanki's cards of each note (by its index in `keys`) that a card file's entry says
+    passed, and whether the entry holds these very notes ({}, False for what is no entry).
+
+    An entry: the notes' keys, the distinct cards of the notes that passed, and each note's row
+    among them (-1 for one that did not pass)."""
     try:
-        rows = json.loads(kept)
+        entry = json.loads(kept)
     except ValueError:
-        return None
-    if type(rows) is not list or len(rows) != count:
-        return None
-    found = {index: ords for index, ords in enumerate(rows) if ords is not None}
-    return found if all(_are_ords(ords) for ords in found.values()) else None
+        return {}, False
+    if type(entry) is not list or len(entry) != 3:
+        return {}, False
+    their_keys, table, rows = entry
+    if (
+        not (type(their_keys) is type(table) is type(rows) is list)
+        or len(their_keys) != len(rows)
+        or not set(map(type, their_keys)) <= {str}
+        or not set(map(type, rows)) <= {int}
+        or not all(_are_ords(ords) for ords in table)
+        or (rows and not (min(rows) >= -1 and max(rows) < len(table)))
+    ):
+        return {}, False
+    if their_keys == keys:
+        return {index: table[row] for index, row in enumerate(rows) if row >= 0}, True
+    passed = {key: table[row] for key, row in zip(their_keys, rows, strict=True) if row >= 0}
+    return {index: passed[key] for index, key in enumerate(keys) if key in passed}, False
 
 
 def _odd_tags(cards: tuple[RenderedCard, ...], checks: FieldChecks) -> list[Diagnostic]:

@@ -1,20 +1,26 @@
 """Whole cards kept between builds: a card whose texts an earlier build rendered is not rendered
 or scanned again.
 
-An entry holds, for each of a card's text fields, its HTML, what the build's per-field checks
-found in it (script, unbalanced tags, cloze markup outside code, genanki's invalid-tag rule)
-and the lock's digest of it. Each of these is a function of the card's five texts alone, given
-the render cache's fingerprint (library versions, Markdown settings, deckbuilder's code): the
-texts are the key. A card with an image is never kept, since its HTML depends on image files,
-which are resolved on every build. Rendering a card without images finds no problems, so a
-card taken from here leaves the build's diagnostics as they were.
+What a build rendered of a card file is kept in one entry, found by the file's path (with the
+project's folder): for each card, a digest of its five texts, and for each field its HTML, what
+the build's per-field checks found in it (script, unbalanced tags, cloze markup outside code,
+genanki's invalid-tag rule) and the lock's digest of it. Each of these is a function of the
+card's five texts alone, given the render cache's fingerprint (library versions, Markdown
+settings, deckbuilder's code): a card is taken from the entry only when its texts have the digest
+the entry gives, so a changed card is rendered by itself and the file's other cards are not. A
+card with an image is never kept, since its HTML depends on image files, which are resolved on
+every build. Rendering a card without images finds no problems, so a card taken from here leaves
+the build's diagnostics as they were.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import itertools
 import json
-from collections.abc import Callable
-from operator import attrgetter
+import operator
+from collections.abc import Callable, Container, Mapping
 from typing import NamedTuple, TypeVar
 
 from .activecontent import scripts_in
@@ -25,9 +31,8 @@ from .package import odd_html_tags
 from .render import TEXT_FIELDS, RenderedCard, has_images
 from .rendercache import RenderCache
 
-_KIND = "card"
+_KIND = "card-file-html"
 _V = TypeVar("_V")
-_STORE_EVERY = 1000
 
 
 class Findings(NamedTuple):
@@ -45,6 +50,8 @@ class Findings(NamedTuple):
 
 NOTHING = Findings("", "", False, "")
 """What almost every field's findings are."""
+_something: Callable[[Findings], bool] = functools.partial(operator.is_not, NOTHING)
+"""Whether findings are not NOTHING (`findings` gives that one for a field with none)."""
 
 
 def findings(html: str) -> Findings:
@@ -84,93 +91,141 @@ class FieldChecks:
 
     def found_any(self, rendered: RenderedCard) -> bool:
         """Whether any field of the card has a finding."""
-        return any(self.of(html) != NOTHING for html in rendered.fields.values())
+        return any(map(_something, map(self.of, rendered.fields.values())))
 
 
-_texts = attrgetter(*TEXT_FIELDS)
+_texts = operator.attrgetter(*TEXT_FIELDS)
 
 
 class CardCache:
-    """Rendered cards of earlier builds, by their texts; no cache means every card is a miss."""
+    """Rendered cards of earlier builds, one entry per card file; no cache means every card is a miss."""
 
-    def __init__(self, cache: RenderCache | None, checks: FieldChecks) -> None:
+    def __init__(self, cache: RenderCache | None, checks: FieldChecks, root: str = "") -> None:
+        """`root`: the project's folder, which with a card file's path names its entry."""
         self._cache = cache
         self._checks = checks
-        self._fresh: dict[str, str] = {}
+        self._root = root
+        self._digests: dict[str, list[str]] = {}
+        """Each card file's cards' digests ("" for a card with an image)."""
+        self._same: set[str] = set()
+        """Card files whose entry holds these very cards: nothing to write."""
 
     @staticmethod
     def source(card: Card) -> str | None:
         """The text an entry is keyed by (the five texts, unambiguously), or None for a card
         with an image, which is never kept."""
-        texts: tuple[str, ...] = _texts(card)
-        joined = "".join(texts)
+        a, b, c, d, e = _texts(card)  # (a build makes 50,000 of these: one f-string each)
+        source = f"{len(a)},{len(b)},{len(c)},{len(d)},{len(e)}\0{a}{b}{c}{d}{e}"
         # Any text's image is in the joined texts (which may make one up across two: a miss, never a hit).
-        if has_images(joined):
-            return None
-        return ",".join([str(len(t)) for t in texts]) + "\0" + joined
+        return None if has_images(source) else source
 
-    def lookup(self, sources: list[str | None]) -> dict[int, dict[str, str]]:
-        """The fields' HTML of each card (by index) an entry holds; their findings are learnt."""
+    def lookup(self, card_files: Mapping[str, tuple[Card, ...]]) -> dict[str, dict[int, dict[str, str]]]:
+        """The fields' HTML of each card (by card file, then index) an entry holds; their
+        findings and digests are learnt."""
         if self._cache is None:
             return {}
-        hits: dict[int, dict[str, str]] = {}
-        known, digests = self._checks._known, self._checks._digests
-        for start in range(0, len(sources), _STORE_EVERY):  # the entries' text read a batch at a time
-            batch = sources[start : start + _STORE_EVERY]
-            kept = self._cache.lookup([s for s in batch if s is not None], _KIND)
-            for index, source in enumerate(batch, start):
-                value = kept.get(source) if source is not None else None
-                entry = _decode(value) if value is not None else None
-                if entry is None:
-                    continue
-                htmls, their_digests, found = entry
-                digests.update(zip(htmls, their_digests, strict=True))
-                for i, html in enumerate(htmls):
-                    known[html] = found.get(i, NOTHING)
-                hits[index] = dict(zip(TEXT_FIELDS, htmls, strict=True))
+        hits: dict[str, dict[int, dict[str, str]]] = {}
+        for rel, cards in card_files.items():
+            if not cards:
+                continue
+            digests = self._digests[rel] = [_digest(self.source(card)) for card in cards]
+            name = self._name(rel)
+            value = self._cache.lookup([name], _KIND).get(name)  # one file at a time: not all held
+            entry = _decode(value) if value is not None else None
+            if entry is not None:
+                hits[rel] = self._hits(digests, *entry)
+                if entry[0] == digests:
+                    self._same.add(rel)
         return hits
 
-    def keep(self, source: str, rendered: RenderedCard) -> None:
-        """Store a card rendered afresh (the source of a card without images)."""
-        if self._cache is None or rendered.media:
-            return
-        htmls = [rendered.fields[name] for name in TEXT_FIELDS]
-        found = {str(i): list(f) for i, f in enumerate(map(self._checks.of, htmls)) if f != NOTHING}
-        digests = [self._checks.digest(html) for html in htmls]
-        self._fresh[source] = json.dumps([*htmls, *digests, found], ensure_ascii=False)
-        if len(self._fresh) >= _STORE_EVERY:  # handed on (and written) in batches, not held
-            self.store()
+    def _hits(
+        self,
+        digests: list[str],
+        theirs: list[str],
+        htmls: list[str],
+        lock: list[str],
+        found: dict[int, Findings],
+    ) -> dict[int, dict[str, str]]:
+        known, lock_digests = self._checks._known, self._checks._digests
+        if theirs == digests:  # the file as it was: learn everything at once
+            kept = [index for index, d in enumerate(digests) if d]
+            lock_digests.update(zip(htmls, lock, strict=True))
+            known.update(dict.fromkeys(htmls, NOTHING))
+            known.update((htmls[at], f) for at, f in found.items())
+            cards = zip(*[iter(htmls)] * _N, strict=True)  # each card's fields, one after the other
+            return dict(zip(kept, map(dict, map(zip, itertools.repeat(TEXT_FIELDS), cards)), strict=True))
+        where = {d: n for n, d in enumerate(d for d in theirs if d)}
+        hits = {}
+        for index, d in enumerate(digests):
+            n = where.get(d) if d else None
+            if n is None:
+                continue
+            fields = htmls[_N * n : _N * n + _N]
+            lock_digests.update(zip(fields, lock[_N * n : _N * n + _N], strict=True))
+            for at, html in enumerate(fields, _N * n):
+                known[html] = found.get(at, NOTHING)
+            hits[index] = dict(zip(TEXT_FIELDS, fields, strict=True))
+        return hits
 
-    def store(self) -> None:
-        if self._cache is not None:
-            self._cache.store(self._fresh, _KIND)
-            self._fresh = {}
+    def keep(self, rel: str, rendered: tuple[RenderedCard, ...], failed: Container[int]) -> None:
+        """Store a card file's cards but the `failed` ones (by index: they had problems when
+        rendered, which are found afresh); nothing is written for a file as it was."""
+        if self._cache is None or rel in self._same:
+            return
+        theirs = self._digests.get(rel)
+        if theirs is None or len(theirs) != len(rendered):
+            return
+        digests, htmls = [], []
+        for index, (d, rc) in enumerate(zip(theirs, rendered, strict=True)):
+            keep = bool(d) and not rc.media and index not in failed
+            digests.append(d if keep else "")
+            if keep:
+                htmls += [rc.fields[name] for name in TEXT_FIELDS]
+        found = {str(at): list(f) for at, f in enumerate(map(self._checks.of, htmls)) if f != NOTHING}
+        lock = [self._checks.digest(html) for html in htmls]
+        self._cache.store(
+            {self._name(rel): json.dumps([digests, htmls, lock, found], ensure_ascii=False)}, _KIND
+        )
+
+    def _name(self, rel: str) -> str:
+        return f"{self._root}\0{rel}"
 
 
 _N = len(TEXT_FIELDS)
 
 
-def _decode(value: str) -> tuple[list[str], list[str], dict[int, Findings]] | None:
-    """What `keep` wrote (each field's HTML, each one's digest, the findings that are not
-    NOTHING by field), or None for anything else."""
+def _digest(source: str | None) -> str:
+    """A card's digest in an entry ("" for a card that is never kept)."""
+    if source is None:
+        return ""
+    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _decode(value: str) -> tuple[list[str], list[str], list[str], dict[int, Findings]] | None:
+    """What `keep` wrote (each card's digest, each kept card's fields' HTML and their digests,
+    the findings that are not NOTHING by field), or None for anything else."""
     try:
         entry = json.loads(value)
     except ValueError:
         return None
-    if type(entry) is not list or len(entry) != 2 * _N + 1 or not all(type(v) is str for v in entry[:-1]):
+    if type(entry) is not list or len(entry) != 4:
         return None
-    sparse = entry[-1]
-    if type(sparse) is not dict:
+    digests, htmls, lock, sparse = entry
+    if not (type(digests) is type(htmls) is type(lock) is list and type(sparse) is dict):
+        return None
+    kept = len(digests) - digests.count("")
+    if len(htmls) != _N * kept or len(lock) != len(htmls) or not _strings(digests, htmls, lock):
         return None
     found = {}
-    for index, row in sparse.items():
-        if index not in _INDEXES or type(row) is not list or len(row) != len(NOTHING):
+    for at, row in sparse.items():
+        if not at.isdigit() or int(at) >= len(htmls) or type(row) is not list or len(row) != len(NOTHING):
             return None
         scripts, unbalanced, cloze, odd_tags = row
         if not (type(scripts) is type(unbalanced) is type(odd_tags) is str and type(cloze) is bool):
             return None
-        found[int(index)] = Findings(scripts, unbalanced, cloze, odd_tags)
-    return entry[:_N], entry[_N:-1], found
+        found[int(at)] = Findings(scripts, unbalanced, cloze, odd_tags)
+    return digests, htmls, lock, found
 
 
-_INDEXES = {str(i) for i in range(_N)}
+def _strings(*lists: list[object]) -> bool:
+    return all(set(map(type, values)) <= {str} for values in lists)

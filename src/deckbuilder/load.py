@@ -606,8 +606,9 @@ def _to_parse(root: Path, decks: list[DeckSpec], cache: RenderCache | None) -> l
                     continue  # the loader reports it
                 files[rel] = (root / rel, rel, raw)
     if cache is not None:
-        kept = cache.lookup([_cache_key(rel, raw) for _, rel, raw in files.values()], "card-file")
-        files = {rel: file for rel, file in files.items() if _cache_key(rel, file[2]) not in kept}
+        keys = {rel: _cache_key(rel, raw) for rel, (_, _, raw) in files.items()}
+        kept = cache.has(keys.values(), "card-file")
+        files = {rel: file for rel, file in files.items() if keys[rel] not in kept}
     return list(files.values())
 
 

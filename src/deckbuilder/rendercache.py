@@ -5,8 +5,10 @@ card's folder (that runs on every build, so a moved or edited image is always se
 file's parsed cards, whole cards without images and what the checks found in them
 (cardcache.py), and the notes that passed their checks. An entry's
 key is a hash of the text and of everything else that changes the output: the versions of
-Markdown, its extensions and Pygments, their configuration, and deckbuilder's own source. The
-store lives in the user's cache folder, never in the project: a deck project is untrusted input,
+Markdown, its extensions and Pygments, their configuration, and deckbuilder's own source. (The
+entries of a card file's rendered cards and checked notes are found by the file's path instead,
+and hold a digest of each card's inputs: only a card whose digest matches is taken from them.)
+The store lives in the user's cache folder, never in the project: a deck project is untrusted input,
 and a pull request must not be able to bring its own "cached" HTML. A store that cannot be read,
 was written by something else or fails its checks is ignored and rebuilt, never trusted.
 """
@@ -19,7 +21,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +36,9 @@ _KEEP_SECONDS = 30 * 86400
 _MARK_SECONDS = 86400
 """An entry used is marked so when its mark is older than this (one write a day keeps it)."""
 _FLUSH_AT = 1000
-"""New entries are written once there are this many (a big build's would be a copy of its HTML)."""
+"""New entries are written once there are this many (a big build's would be a copy of its HTML)…"""
+_FLUSH_CHARS = 2_000_000
+"""… or once they hold this many characters (an entry may hold a card file's cards)."""
 _BATCH = 500
 """Keys per query: below SQLite's default limit of host parameters."""
 
@@ -75,6 +79,7 @@ class RenderCache:
         self._path = folder / "render.sqlite"
         self._db: sqlite3.Connection | None = None
         self._new: dict[bytes, str] = {}
+        self._new_chars = 0
         self._hits: list[bytes] = []
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -110,9 +115,27 @@ class RenderCache:
             return {}
         return found
 
+    def has(self, texts: Iterable[str], kind: str = "html") -> set[str]:
+        """Those texts that have an entry (unread: a damaged one is found by `lookup`)."""
+        if self._db is None:
+            return set()
+        wanted = {self.key(text, kind): text for text in texts}
+        try:
+            return {
+                wanted[key]
+                for batch in _batches(list(wanted))
+                for (key,) in self._db.execute(
+                    f"SELECT key FROM entries WHERE key IN ({','.join('?' * len(batch))})", batch
+                )
+            }
+        except sqlite3.Error:
+            self._forget()
+            return set()
+
     def store(self, results: dict[str, str], kind: str = "html") -> None:
         self._new.update((self.key(text, kind), result) for text, result in results.items())
-        if len(self._new) >= _FLUSH_AT:
+        self._new_chars += sum(map(len, results.values()))
+        if len(self._new) >= _FLUSH_AT or self._new_chars >= _FLUSH_CHARS:
             self.flush()
 
     def flush(self) -> None:
@@ -126,6 +149,7 @@ class RenderCache:
         except sqlite3.Error:
             self._forget()
         self._new.clear()
+        self._new_chars = 0
 
     def _insert(self, now: int) -> None:
         assert self._db is not None
@@ -203,85 +227,126 @@ class RenderCache:
         """The store misbehaved: build without it."""
         self.close()
         self._new.clear()
+        self._new_chars = 0
 
 
 def encode_loaded(cards: tuple[Card, ...], diagnostics: list[Diagnostic]) -> str:
-    """A card file's cards and problems as JSON rows, for the cache."""
-    rows = [[_row(card) for card in cards], [_row(d) for d in diagnostics]]
-    return json.dumps(rows, ensure_ascii=False)
+    """A card file's cards and problems as JSON, for the cache: one column per field, so that
+    reading them back checks each column at once."""
+    return json.dumps([_columns(Card, cards), _columns(Diagnostic, diagnostics)], ensure_ascii=False)
 
 
 def decode_loaded(text: str) -> tuple[tuple[Card, ...], list[Diagnostic]] | None:
     """What encode_loaded wrote, or None for anything else."""
     try:
         cards, diagnostics = json.loads(text)
-        return tuple(_make(Card, row) for row in cards), [_make(Diagnostic, row) for row in diagnostics]
-    except (ValueError, TypeError):
+        return tuple(_items(Card, cards)), _items(Diagnostic, diagnostics)
+    except (ValueError, TypeError, IndexError):
         return None
 
 
-def _row(item: Card | Diagnostic) -> list[Any]:
-    return [
-        [*astuple(value)] if isinstance(value, Location) else value
-        for value in (getattr(item, f.name) for f in dataclasses.fields(item))
-    ]
-
-
-def astuple(location: Location) -> tuple[str, int, int]:
-    return (location.path, location.line, location.column)
-
-
 _T = TypeVar("_T", Card, Diagnostic)
+_Codec = tuple[Callable[[list[Any]], Any], Callable[[Any, int], list[Any]]]
+"""How a field's values become a column, and a column (checked) the values of so many items."""
 
 
-def _make(cls: type[_T], row: list[Any]) -> _T:
-    """One model object from its row, every value checked against the field's declared type."""
-    converters = _CONVERTERS[cls]
-    if type(row) is not list or len(row) != len(converters):
-        raise ValueError("not a row of this model")
-    return cls(*[convert(value) for convert, value in zip(converters, row, strict=True)])
+def _columns(cls: type[_T], items: Sequence[_T]) -> list[Any]:
+    """[count, a column per field]; a column is the field's values, or for a type whose values
+    repeat (tags, locations, field lines) a table of the values and each item's row in it."""
+    columns: list[Any] = [len(items)]
+    for f, (encode, _) in zip(dataclasses.fields(cls), _CODECS[cls], strict=True):
+        columns.append(encode([getattr(item, f.name) for item in items]))
+    return columns
 
 
-def _location(value: Any) -> Location:
-    path, line, column = value
-    if not (type(path) is str and type(line) is int and type(column) is int):
-        raise ValueError("not a location")
-    return Location(path, line, column)
+def _table(values: Iterable[Hashable]) -> tuple[list[Any], list[int]]:
+    """The distinct values, and each value's row among them."""
+    table: dict[Any, int] = {}
+    rows = [table.setdefault(value, len(table)) for value in values]
+    return list(table), rows
 
 
-def _strings(value: Any) -> tuple[str, ...]:
-    if type(value) is not list or not all(type(v) is str for v in value):
-        raise ValueError("not a list of strings")
-    return tuple(value)
+def _encode_strings(values: list[tuple[str, ...]]) -> list[Any]:
+    table, rows = _table(values)
+    return [[list(value) for value in table], rows]
 
 
-def _numbers(value: Any) -> dict[str, int]:
-    if type(value) is not dict or not all(type(v) is int for v in value.values()):
-        raise ValueError("not a mapping to numbers")
-    return value
+def _encode_locations(values: list[Location]) -> list[Any]:
+    paths, rows = _table(location.path for location in values)
+    return [paths, rows, [location.line for location in values], [location.column for location in values]]
 
 
-def _plain(kind: type) -> Callable[[Any], Any]:
-    def convert(value: Any) -> Any:
-        if type(value) is not kind:
-            raise ValueError(f"not a {kind.__name__}")
-        return value
-
-    return convert
+def _encode_numbers(values: list[dict[str, int]]) -> list[Any]:
+    """Each item's names as a row of a table, the numbers in one list."""
+    shapes, rows = _table(tuple(value) for value in values)
+    return [[list(shape) for shape in shapes], rows, [n for value in values for n in value.values()]]
 
 
-_CONVERTERS: dict[type, list[Callable[[Any], Any]]] = {
-    cls: [
-        {
-            "Location": _location,
-            "tuple[str, ...]": _strings,
-            "dict[str, int]": _numbers,
-            "str": _plain(str),
-            "int": _plain(int),
-            "bool": _plain(bool),
-        }[str(f.type)]  # a type this does not know: KeyError at import, not a wrong entry later
-        for f in dataclasses.fields(cls)
-    ]
+def _items(cls: type[_T], columns: Any) -> list[_T]:
+    """What _columns wrote, every value checked against the field's declared type (a ValueError,
+    TypeError or IndexError for anything else)."""
+    count, *fields = columns
+    if type(count) is not int or len(fields) != len(_CODECS[cls]):
+        raise ValueError("not the columns of this model")
+    values = [decode(column, count) for (_, decode), column in zip(_CODECS[cls], fields, strict=True)]
+    return list(map(cls, *values))
+
+
+def _only(values: Any, kind: type, count: int | None = None) -> list[Any]:
+    """`values`, checked: a list of `count` values (any number if None) of exactly that type."""
+    if type(values) is not list or (count is not None and len(values) != count):
+        raise ValueError("not a column")
+    if not set(map(type, values)) <= {kind}:
+        raise ValueError(f"not a column of {kind.__name__}")
+    return values
+
+
+def _rows(rows: Any, table: list[Any], count: int) -> list[int]:
+    """Each item's row in a table, checked."""
+    checked = _only(rows, int, count)
+    if checked and not (min(checked) >= 0 and max(checked) < len(table)):
+        raise ValueError("not a row of the table")
+    return checked
+
+
+def _plain(kind: type) -> _Codec:
+    return (lambda values: values), (lambda values, count: _only(values, kind, count))
+
+
+def _strings(column: Any, count: int) -> list[tuple[str, ...]]:
+    table, rows = column
+    values = [tuple(_only(value, str)) for value in _only(table, list)]
+    return [values[row] for row in _rows(rows, values, count)]
+
+
+def _locations(column: Any, count: int) -> list[Location]:
+    paths, rows, lines, columns = column
+    _only(paths, str)
+    at = [paths[row] for row in _rows(rows, paths, count)]
+    return list(map(Location, at, _only(lines, int, count), _only(columns, int, count)))
+
+
+def _numbers(column: Any, count: int) -> list[dict[str, int]]:
+    shapes, rows, numbers = column
+    names = [_only(shape, str) for shape in _only(shapes, list)]
+    _rows(rows, names, count)
+    if sum(len(names[row]) for row in rows) != len(_only(numbers, int)):
+        raise ValueError("not the numbers of these names")
+    taken = iter(numbers)
+    return [dict(zip(names[row], taken)) for row in rows]  # noqa: B905 (the names end each one)
+
+
+_BY_TYPE: dict[str, _Codec] = {
+    "Location": (_encode_locations, _locations),
+    "tuple[str, ...]": (_encode_strings, _strings),
+    "dict[str, int]": (_encode_numbers, _numbers),
+    "str": _plain(str),
+    "int": _plain(int),
+    "bool": _plain(bool),
+}
+_CODECS = {
+    # A type this does not know: KeyError at import, not a wrong entry later.
+    cls: [_BY_TYPE[str(f.type)] for f in dataclasses.fields(cls)]
     for cls in (Card, Diagnostic)
 }
 
