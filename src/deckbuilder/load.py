@@ -45,6 +45,7 @@ CARD_FILE_KEYS = ("deck", "deck_was", "tags", "cards")
 CARD_KEYS = ("id", "type", "front", "back", "text", "extra", "source", "tags", "deck", "deck_was", "was")
 _KEYS = {key: key for key in CARD_KEYS}
 """One string of each key for every card's field_lines (YAML makes a new one each time)."""
+_COLLECTIONS = ("seq", "map")
 DECK_KEYS = (
     "name",
     "identity",
@@ -119,7 +120,7 @@ class _Checker:
                 at = value if value is not None else self._first(entries)
                 self.error(at, f"{what}: '{key}' is required", code="required", key=True)
             return ""
-        if not value.is_scalar:
+        if value.kind in _COLLECTIONS:
             self.error(
                 value,
                 f"{what}: '{key}' must be text, not a {_noun(value)}"
@@ -137,7 +138,7 @@ class _Checker:
                 code="control-character",
             )
             return ""
-        too_big = _too_big_for_markdown(text)
+        too_big = _too_big_for_markdown(text) if len(text) > _SHORTEST_TOO_BIG else ""
         if too_big:
             self.error(value, f"{what}: '{key}' {too_big}", code="too-long")
             return ""
@@ -235,6 +236,10 @@ def _too_big_for_markdown(text: str) -> str:
     return ""
 
 
+_SHORTEST_TOO_BIG = min(MAX_FIELD_MARKS.values())
+"""No text this long or shorter is too big for Markdown."""
+
+
 def _noun(value: Value) -> str:
     return {"seq": "list", "map": "mapping", "null": "empty value"}.get(value.kind, value.kind)
 
@@ -254,7 +259,7 @@ def load_card_file(
     top = check.keys(root, CARD_FILE_KEYS, "card file")
     subdeck = _subdeck(check, top.get("deck"), "card file")
     file_deck_was = _deck_was(check, top, subdeck, "card file")
-    file_tags = check.tags(top, "card file")
+    file_tags = tuple(dict.fromkeys(check.tags(top, "card file")))
     cards_value = top.get("cards")
     if cards_value is None or cards_value.data is None or cards_value.data == []:
         check.error(
@@ -321,9 +326,14 @@ def _card(
     file_deck: tuple[str, _DeckWas],
     file_tags: tuple[str, ...],
 ) -> Card | None:
-    if not check.mapping(item, f"card #{index}"):
+    """The card of a card file's item, or None; `file_tags` without duplicates."""
+    if item.kind != "map":
+        check.mapping(item, f"card #{index}")
         return None
-    entries = check.keys(item, CARD_KEYS, _card_name(item, index))
+    assert isinstance(item.data, dict)
+    entries = item.data
+    if not entries.keys() <= _KEYS.keys():  # (its name is only for the message)
+        check.keys(item, CARD_KEYS, _card_name(item, index))
     card_id = check.text(entries, "id", f"card #{index}", required=True)
     if card_id and not CARD_ID.fullmatch(card_id):
         check.error(
@@ -383,7 +393,8 @@ def _card(
                 f"{what}: 'text' is for cloze cards; a {card_type} card has 'front' and 'back'",
                 code="wrong-field",
             )
-    tags = check.one(tuple(dict.fromkeys((*file_tags, *check.tags(entries, what)))))
+    card_tags = check.tags(entries, what) if "tags" in entries else ()
+    tags = check.one(tuple(dict.fromkeys((*file_tags, *card_tags))) if card_tags else file_tags)
     if "deck" in entries:
         subdeck = _subdeck(check, entries.get("deck"), what)
         deck_was = _deck_was(check, entries, subdeck, what)
@@ -392,7 +403,7 @@ def _card(
         if "deck_was" in entries:
             _deck_was(check, entries, subdeck, what)  # without 'deck': an error
     was = []
-    for old, at in check.strings(entries, "was", what):
+    for old, at in check.strings(entries, "was", what) if "was" in entries else ():
         if not CARD_ID.fullmatch(old):
             check.error(at, f"{what}: earlier id '{old}' is not a valid card id", code="bad-was")
         elif old == card_id:

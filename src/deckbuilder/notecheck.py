@@ -164,43 +164,40 @@ def first_unbalanced(value: str) -> str:
     if "<" not in value:
         return ""
     fragment = _CODE.sub("", value)
-    checker = _TagBalance()
     if only_plain_tags(fragment):  # most fields: their tags are all an HTML parser would find
-        for tag in _TAG.finditer(fragment):
-            end, name, slash = tag.groups()
+        balance = _Balance()
+        for end, name, slash in _TAG.findall(fragment):
             if end:
-                checker.handle_endtag(name)
-            elif slash:
-                checker.handle_startendtag(name, [])
-            else:
-                checker.handle_starttag(name, [])
+                balance.end(name)
+            elif not slash:  # <br/>: nothing stays open
+                balance.start(name)
     else:
-        checker.feed(fragment)
-        checker.close()
-    if checker.problem:
-        return checker.problem
-    unclosed = [n for n in checker.stack if n not in _OPTIONAL_END]
+        parser = _TagBalance()
+        parser.feed(fragment)
+        parser.close()
+        balance = parser.balance
+    if balance.problem:
+        return balance.problem
+    unclosed = [n for n in balance.stack if n not in _OPTIONAL_END]
     if unclosed:
         return f"leaves <{unclosed[-1]}> open; close it with </{unclosed[-1]}>"
     return ""
 
 
-class _TagBalance(HTMLParser):
-    """Open elements of a fragment, as an HTML parser reads its tags (attributes stay attributes)."""
+class _Balance:
+    """Open elements of a fragment, one tag after the other."""
+
+    __slots__ = ("problem", "stack")
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.stack: list[str] = []
         self.problem = ""
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def start(self, tag: str) -> None:
         if tag not in _VOID_ELEMENTS:
             self.stack.append(tag)
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        pass  # <br/>, <img/>: nothing stays open
-
-    def handle_endtag(self, tag: str) -> None:
+    def end(self, tag: str) -> None:
         if self.problem or tag in _VOID_ELEMENTS:
             return
         while self.stack and self.stack[-1] != tag and self.stack[-1] in _OPTIONAL_END:
@@ -209,3 +206,20 @@ class _TagBalance(HTMLParser):
             self.stack.pop()
         else:
             self.problem = f"has </{tag}> without its <{tag}>; Anki shows the rest of the card oddly"
+
+
+class _TagBalance(HTMLParser):
+    """The tags of a fragment as an HTML parser reads them (attributes stay attributes)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.balance = _Balance()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.balance.start(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        pass  # <br/>, <img/>: nothing stays open
+
+    def handle_endtag(self, tag: str) -> None:
+        self.balance.end(tag)

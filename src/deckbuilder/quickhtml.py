@@ -30,13 +30,16 @@ _PLAIN = r"[^\x00-\x1f\x7f-\x9f$*<@\[\\\]^_`|~]"
 _INNER_CHAR = rf"(?!\s){_PLAIN}"
 _INNER = rf"{_INNER_CHAR}(?:(?:(?!(?! )\s){_PLAIN})*{_INNER_CHAR})?"
 _CODE = r"[^`\\$\x00-\x1f\x7f-\x9f]"  # no control characters: Markdown expands tabs, keeps \x02 for itself
-_LINE = re.compile(
-    rf"(?![-+#>=\s]|\d+[.)]\s|\*\s)"
+# One line: nothing a block starts with ("1.\n" is not a list: the space must be on the line).
+_LINE = (
+    r"(?![-+#>=\s]|\d+[.)][^\S\n]|\*[^\S\n])"
     rf"(?:(?!(?! )\s){_PLAIN}"  # a plain character, but no space other than ' '
     rf"|(?<!\*)(?:\*\*{_INNER}\*\*|\*{_INNER}\*)(?!\*)"
     rf"|(?<!`)`{_CODE}*(?!\s){_CODE}{_CODE}*`(?!`))+"
     r"(?<![ :])"
 )
+# The whole text at once: lines (none can hold a line break) and the line breaks ending it.
+_TEXT = re.compile(rf"{_LINE}(?:\n{_LINE})*\n*")
 _SPAN = re.compile(r"`([^`]+)`|\*\*([^*]+)\*\*|\*([^*]+)\*")
 _ENTITY_LIKE = re.compile(r"&[#A-Za-z0-9]")  # an entity, with or without its ";"
 _BARE_DOMAIN = re.compile(r"\b(?:www|ftp)\.")  # magiclink links these without a scheme
@@ -53,12 +56,13 @@ def _span(match: re.Match[str]) -> str:
 
 def quick_html(text: str) -> str | None:
     """The HTML Markdown would make of `text` (its lone paragraph unwrapped), or None if not simple."""
-    lines = text.rstrip("\n").split("\n")
-    if not all(_LINE.fullmatch(line) for line in lines):
+    if _TEXT.fullmatch(text) is None:
         return None
-    if "://" in text or _BARE_DOMAIN.search(text) or ("&" in text and _ENTITY_LIKE.search(text)):
+    if "://" in text or ("." in text and _BARE_DOMAIN.search(text)):
         return None
-    joined = html.escape("\n".join(lines), quote=False)
+    if "&" in text and _ENTITY_LIKE.search(text):
+        return None
+    joined = html.escape(text.rstrip("\n"), quote=False)
     if "*" not in joined and "`" not in joined:
         return joined
     return _SPAN.sub(_span, joined)

@@ -219,11 +219,12 @@ class MarkdownRenderer:
         self._problems: list[Diagnostic] = []
         self._used: list[str] = []
         self._cache: dict[Path, tuple[bytes | None, str, str]] = {}
+        self._folders: dict[str, Path] = {}
         self._converted: dict[str, str] = {}
         self._markdown: dict[str, str] = {}
         """Markdown's HTML of texts converted ahead (before images are resolved)."""
         self._quick: dict[str, str] = {}
-        """quick_html of texts found simple ahead, until they are rendered."""
+        """quick_html of texts found simple ahead, until the conversions are forgotten."""
         self._cache_to: RenderCache | None = None
         self._pending: Iterator[str] = iter([])
         """Texts converted ahead whose HTML is not taken yet, in order."""
@@ -284,7 +285,7 @@ class MarkdownRenderer:
         if not text.strip():
             return ""
         if text not in self._markdown:  # most short texts need no Markdown (found ahead, or now)
-            quick = self._quick.pop(text, None)
+            quick = self._quick.get(text)
             if quick is None:
                 quick = quick_html(text)
             if quick is not None:
@@ -324,14 +325,25 @@ class MarkdownRenderer:
         return tuple(dict.fromkeys(self._used))
 
     def render_card(self, card: Card, problems: list[Diagnostic]) -> RenderedCard:
-        base = (self.root / card.location.path).parent
         self._used = []
         fields = {}
         for name in TEXT_FIELDS:
-            line = card.field_lines.get(name, card.location.line)
             value = getattr(card, name)
-            fields[name] = self.html(value, base, Location(card.location.path, line), problems)
-        return RenderedCard(card, fields, self.used)
+            quick = self._quick.get(value)  # most texts: found simple ahead (html() does the same)
+            if quick is not None and value not in self._markdown:
+                fields[name] = quick
+                continue
+            path = card.location.path
+            line = card.field_lines.get(name, card.location.line)
+            fields[name] = self.html(value, self._folder(path), Location(path, line), problems)
+        return RenderedCard(card, fields, self.used if self._used else ())
+
+    def _folder(self, path: str) -> Path:
+        """The folder of a card file (relative images are found from there)."""
+        folder = self._folders.get(path)
+        if folder is None:
+            folder = self._folders[path] = (self.root / path).parent
+        return folder
 
     def resolve_image(self, src: str) -> str | None:
         """The media name for a local image, or None to leave `src` alone (data: images)."""

@@ -24,6 +24,9 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
 
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_KINDS = {f"{_CORE}{k}": k for k in ("str", "int", "float", "bool", "null", "timestamp")}
+_STR = f"{_CORE}str"
+_MERGE = f"{_CORE}merge"
+_COLLECTION_TAGS = (f"{_CORE}seq", f"{_CORE}map")
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 MAX_DEPTH = 50
 
@@ -117,6 +120,8 @@ class _Walker:
         self.walked: dict[int, Value] = {}
         # YAML 1.1 ends lines at U+0085, U+2028, U+2029 and a lone CR too; editors do not.
         self.exact = not _OTHER_BREAKS.search(text)
+        self.ampersand = "&" in text
+        """Whether any scalar can start with '&' (an anchor)."""
 
     def position(self, mark: yaml.Mark) -> tuple[int, int]:
         """1-based line and column of `mark` as an editor counts them."""
@@ -131,10 +136,10 @@ class _Walker:
     def walk(
         self, node: yaml.Node, line: int, parents: tuple[int, ...], column: int, key_column: int = 0
     ) -> Value:
+        if isinstance(node, yaml.ScalarNode):  # (never a parent: parents are collections)
+            return self.scalar(node, line, column, key_column)
         if id(node) in parents:
             return self.problem(line, "an alias refers to its own parent", code="yaml-alias", column=column)
-        if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node, line, column, key_column)
         if id(node) in self.walked:  # an alias: the value again, where the alias is
             return dataclasses.replace(self.walked[id(node)], line=line, column=column)
         if len(parents) >= MAX_DEPTH:
@@ -148,26 +153,36 @@ class _Walker:
     def collection(
         self, node: yaml.Node, line: int, parents: tuple[int, ...], column: int, key_column: int
     ) -> Value:
-        if not node.tag.startswith(_CORE) or node.tag[len(_CORE) :] not in ("seq", "map"):
+        if node.tag not in _COLLECTION_TAGS:
             return self.problem(line, _forbidden(node.tag), code="yaml-tag", column=column)
         inner = (*parents, id(node))
         flow = bool(getattr(node, "flow_style", False))
+        # (Marks inlined: a card file has tens of thousands; `position` where lines are not exact.)
+        exact, text, scalar = self.exact, self.text, self.scalar
         if isinstance(node, yaml.SequenceNode):
             items = []
             for item in node.value:
-                item_line, item_column = self.position(item.start_mark)
-                items.append(self.walk(item, item_line, inner, item_column))
+                mark = item.start_mark
+                item_line, item_column = (
+                    (mark.line + 1, mark.column + 1) if exact else position(text, mark.index)
+                )
+                if isinstance(item, yaml.ScalarNode):
+                    items.append(scalar(item, item_line, item_column, 0))
+                else:
+                    items.append(self.walk(item, item_line, inner, item_column))
             return Value(items, line, "seq", column=column, key_column=key_column, flow=flow)
         assert isinstance(node, yaml.MappingNode)
         entries: dict[str, Value] = {}
         for key_node, value_node in node.value:
-            key_line, key_column = self.position(key_node.start_mark)
-            if key_node.tag == f"{_CORE}merge":
+            mark = key_node.start_mark
+            key_line, key_column = (mark.line + 1, mark.column + 1) if exact else position(text, mark.index)
+            key_tag = key_node.tag
+            if key_tag == _MERGE:
                 self.problem(
                     key_line, "merge keys ('<<') are not supported", code="yaml-merge-key", column=key_column
                 )
                 continue
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _SCALAR_KINDS:
+            if not isinstance(key_node, yaml.ScalarNode) or key_tag not in _SCALAR_KINDS:
                 self.problem(key_line, "a mapping key must be plain text", code="yaml-key", column=key_column)
                 continue
             key = key_node.value
@@ -175,19 +190,28 @@ class _Walker:
                 message = f"duplicate key '{key}' (first at line {entries[key].line})"
                 self.problem(key_line, message, code="duplicate-key", column=key_column)
                 continue
-            start_line, start_column = self.position(value_node.start_mark)
+            mark = value_node.start_mark
+            start_line, start_column = (
+                (mark.line + 1, mark.column + 1) if exact else position(text, mark.index)
+            )
             value_column = start_column if start_line == key_line else key_column
-            entries[key] = self.walk(value_node, key_line, inner, value_column, key_column)
+            if isinstance(value_node, yaml.ScalarNode):
+                entries[key] = scalar(value_node, key_line, value_column, key_column)
+            else:
+                entries[key] = self.walk(value_node, key_line, inner, value_column, key_column)
         return Value(entries, line, "map", column=column, key_column=key_column, flow=flow)
 
     def scalar(self, node: yaml.ScalarNode, line: int, column: int, key_column: int) -> Value:
-        if self.text.startswith("&", node.start_mark.index):
+        if self.ampersand and self.text.startswith("&", node.start_mark.index):
             self.anchored.setdefault(id(node), [0, line, column, node.start_mark.index])[0] += 1
-        kind = _SCALAR_KINDS.get(node.tag)
-        if node.tag in _YAML11_TEXT and not node.style:  # plain: libyaml says '', PyYAML None
+        tag = node.tag
+        if tag == _STR:  # most values: text as written
+            return Value(node.value, line, "str", node.value, column, key_column)
+        kind = _SCALAR_KINDS.get(tag)
+        if tag in _YAML11_TEXT and not node.style:  # plain: libyaml says '', PyYAML None
             kind = "str"  # `back: =` and `back: <<` are the text written, whatever YAML 1.1 says
         if kind is None:
-            return self.problem(line, _forbidden(node.tag), code="yaml-tag", column=column)
+            return self.problem(line, _forbidden(tag), code="yaml-tag", column=column)
         if kind == "null":
             return Value(None, line, kind, column=column, key_column=key_column)
         if kind in ("int", "bool"):
