@@ -264,7 +264,8 @@ _MARKUP = st.lists(
             "<br />", "<hr/>", "</br>", "<P>", '<span class="a b">', '<div class="x" onclick="y">',
             "<script>", "</script>", "<style>", "<!--", "-->", "<em", ">", "<", "&lt;", "&", "a", " ",
             "\n", "<a href='javascript:x'>", "</a>", "<img src=x onerror=y>", "<![CDATA[", "<?x>",
-            '<td class="">', "<textarea>", "<title>",
+            '<td class="">', "<textarea>", "<title>", '<a href="https://x.org/a?b=c">', '<a href="http://x/">',
+            '<a href="https://x" onclick="y">', '<a href="javascript:x">', '<a class="k">', "<a>",
         ]
     ),
     max_size=14,

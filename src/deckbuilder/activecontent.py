@@ -16,13 +16,14 @@ URL_ATTRIBUTES = frozenset(
 )
 _SCHEME_NOISE = re.compile(r"[\s\x00-\x1f]+")
 _RUNNING_SCHEMES = ("javascript:", "vbscript:", "data:text/html", "data:application/xhtml")
-# Markup of the plain formatting elements only, each tag bare or with a class: what Markdown
-# writes for most fields. Such a fragment has no attribute that runs or loads anything, no
-# comment and no element whose text a parser reads raw, so its tags are all `_TAG` finds.
+# Markup of the plain formatting elements only, each tag bare or with a class, and links to
+# web pages: what Markdown writes for most fields. Such a fragment has no attribute that runs
+# or loads anything, no comment and no element whose text a parser reads raw, so its tags are
+# all `_TAG` finds.
 _PLAIN_TAGS = re.compile(  # (text, then tags each followed by text: one way to match, no backtracking)
     r"[^<]*(?:(?:</?(?:p|em|strong|code|pre|span|div|b|i|u|s|del|ins|sub|sup|mark|small|kbd|ul|ol|li"
-    r"|dl|dt|dd|table|thead|tbody|tfoot|tr|th|td|blockquote|h[1-6])(?: class=\"[^\"<>&]*\")?>"
-    r"|<(?:br|hr)(?: ?/)?>)[^<]*)*"
+    r"|dl|dt|dd|table|thead|tbody|tfoot|tr|th|td|blockquote|h[1-6]|a)(?: class=\"[^\"<>&]*\")?>"
+    r"|<a href=\"https?://[^\"<>&]*\">|<(?:br|hr)(?: ?/)?>)[^<]*)*"
 )
 
 

@@ -373,11 +373,19 @@ def card_ordinals(
     if cloze:
         found = {min(n - 1, _MAX_CLOZE_CARD) for n in cloze_numbers(note_fields.values())}
         return sorted(found) or [0]
-    nonempty = set(_nonempty(note_fields))
-    for name in SPECIAL_FIELDS:
-        if name not in note_fields and name != "FrontSide" and (name != "Tags" or has_tags):
-            nonempty.add(name)
-    return list(_template_ordinals(tuple(question_formats), frozenset(nonempty)))
+    filled = [name for name, value in note_fields.items() if not field_is_empty(value)]
+    nonempty = _special_nonempty(tuple(note_fields), has_tags).union(filled)
+    return list(_template_ordinals(tuple(question_formats), nonempty))
+
+
+@functools.lru_cache(maxsize=64)
+def _special_nonempty(names: tuple[str, ...], has_tags: bool) -> frozenset[str]:
+    """The special fields a card's question counts as non-empty (a field of the note's own aside)."""
+    return frozenset(
+        name
+        for name in SPECIAL_FIELDS
+        if name not in names and name != "FrontSide" and (name != "Tags" or has_tags)
+    )
 
 
 @functools.lru_cache(maxsize=1024)  # notes of a type differ in which fields are empty, rarely more

@@ -26,7 +26,6 @@ _OPTIONAL_END = {"p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfo
 
 def check_note(rc: RenderedCard, note: NoteRecord, genanki_ords: list[int]) -> Iterator[Diagnostic]:
     card, fields = rc.card, rc.fields
-    at = Location(card.location.path, card.location.line)
 
     def field_at(name: str) -> Location:
         return Location(card.location.path, card.field_lines.get(name, card.location.line))
@@ -98,7 +97,7 @@ def check_note(rc: RenderedCard, note: NoteRecord, genanki_ords: list[int]) -> I
         )
     else:
         yield Diagnostic(
-            at,
+            Location(card.location.path, card.location.line),
             f"card '{card.id}': genanki would write cards {_ords(genanki_ords)} where Anki makes "
             f"{_ords(anki_ords)}; check the templates' front sides",
             code="card-mismatch",
