@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import glob
 import hashlib
 import itertools
@@ -99,7 +98,7 @@ class _Checker:
         assert isinstance(value.data, dict)
         for key, item in value.data.items():
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
+                close = _close_matches(key, allowed)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 self.error(item, f"{what}: unknown key '{key}'{hint}", code="unknown-key", key=True)
         return value.data
@@ -113,6 +112,12 @@ class _Checker:
     def text(self, entries: dict[str, Value], key: str, what: str, required: bool = False) -> str:
         """Text of `key`; scalars count as text as written (`back: 42` is "42")."""
         value = entries.get(key)
+        if value is None and not required:
+            return ""
+        if value is not None and value.kind == "str":  # most: short text without control characters
+            text = value.raw
+            if len(text) <= _SHORTEST_TOO_BIG and not CONTROL_CHARACTER.search(text) and text.strip():
+                return self.one(text)
         if value is not None and value.kind == "invalid":
             return ""
         if value is None or value.data is None:
@@ -213,6 +218,13 @@ class _Checker:
     def _first(entries: dict[str, Value]) -> Value | int:
         """The first entry of a mapping (where its card starts), for what is missing from it."""
         return min(entries.values(), key=lambda v: (v.line, v.key_column), default=1)
+
+
+def _close_matches(word: str, known: tuple[str, ...]) -> list[str]:
+    """The known word closest to a misspelled one, if any is close (for a message)."""
+    import difflib  # only a misspelling pays for it
+
+    return difflib.get_close_matches(word, known, n=1)
 
 
 def _flow_hint(value: Value) -> str:
@@ -345,7 +357,7 @@ def _card(
     what = f"card '{card_id}'" if card_id else f"card #{index}"
     card_type = check.text(entries, "type", what) or "basic"
     if card_type not in CARD_TYPES:
-        close = difflib.get_close_matches(card_type, CARD_TYPES, n=1)
+        close = _close_matches(card_type, CARD_TYPES)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         check.error(
             entries["type"],

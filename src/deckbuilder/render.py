@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 _AHEAD = "\0converting"
 """In place of the HTML of a text being converted ahead (no HTML is this string)."""
-_SINGLE_PARAGRAPH = re.compile(r"<p>((?:(?!<p[ >]).)*)</p>", re.DOTALL)
 
 # <img …src="…">, src='…' or src=… (unquoted); other attributes are skipped whole, so a
 # "src=" inside one (alt="use src=x", data-src=…) is not taken for the image. Group 3: the address.
@@ -173,6 +172,15 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def unwrap_paragraph(html: str) -> str:
+    """A lone paragraph's HTML without its <p> (short answers stay inline); other HTML as it is."""
+    if len(html) >= 7 and html.startswith("<p>") and html.endswith("</p>"):
+        inner = html[3:-4]
+        if "<p>" not in inner and "<p " not in inner:  # no second paragraph starts inside
+            return inner
+    return html
+
+
 def has_images(text: str) -> bool:
     """Whether a text may show an image (Markdown's or an <img> tag): its HTML then depends on files."""
     return "![" in text or ("<" in text and "<img" in text.lower())
@@ -309,8 +317,7 @@ class MarkdownRenderer:
             out = self.md.reset().convert(text)
         if images:  # Markdown images and raw <img> tags alike: local files become packed media.
             out = _IMG_SRC.sub(self._rewrite_src, out)
-        whole = _SINGLE_PARAGRAPH.fullmatch(out)
-        return whole.group(1) if whole else out
+        return unwrap_paragraph(out)
 
     def _rewrite_src(self, match: re.Match[str]) -> str:
         new = self.resolve_image(html.unescape(match.group(3)))
