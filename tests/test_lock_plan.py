@@ -1,10 +1,13 @@
 """Today's lock planner gives what it gave before its speed-up, for any history of releases; note
-guids are genanki's, for any identity and id."""
+guids and cards are genanki's, for any identity, id and fields."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import html
+import tempfile
 from pathlib import Path
 
 import genanki
@@ -15,7 +18,8 @@ from deckbuilder import lint
 from deckbuilder.lock import Lock, NoteInput, NoteTypeInput
 from deckbuilder.lockfile import LockFileError, LockState, dump, parse
 from deckbuilder.model import Diagnostic, Location
-from deckbuilder.package import note_guid
+from deckbuilder.notetypes import KINDS, CardTemplate, NoteType, TemplateSet
+from deckbuilder.package import NoteRecord, PackageContent, _models, card_ordinals, note_guid
 
 from . import planner_before
 
@@ -128,3 +132,62 @@ def test_plain_text_is_what_its_patterns_alone_make(fragment: str) -> None:
     text = lint._CODE_BLOCK.sub(" code ", fragment)
     text = lint._TAG.sub("", lint._BLOCK_TAG.sub(" ", text))
     assert lint.plain_text(fragment) == " ".join(html.unescape(text).split())
+
+
+@functools.cache
+def _note_types() -> tuple[NoteType, ...]:
+    """The shipped note types, a cloze type naming two cloze fields, and templates chevron rejects."""
+    with tempfile.TemporaryDirectory() as root:
+        templates = TemplateSet(Path(root))
+        problems: list[Diagnostic] = []
+        shipped = tuple(templates.note_type(kind, "D", "x", 1, problems) for kind in KINDS.values())
+    assert problems == []
+    basic, *_, cloze = shipped
+    two_clozes = dataclasses.replace(
+        cloze,
+        id=cloze.id + 1,
+        templates=(CardTemplate("Cloze", "{{cloze:Text}} {{cloze:Extra}} {{cloze:Nope}}", "x"),),
+    )
+    any_field = dataclasses.replace(
+        basic, id=basic.id + 1, templates=(CardTemplate("A", "{{#Back}}{{Front}}{{/Back}}{{Extra}}", "x"),)
+    )
+    broken = dataclasses.replace(basic, id=basic.id + 2, templates=(CardTemplate("B", "{{#Front}}", "x"),))
+    return (*shipped, two_clozes, any_field, broken)
+
+
+FIELD = st.sampled_from(
+    [
+        "",
+        "x",
+        "{{c1::a}}",
+        "{{c2::b}} {{c1::c}}",
+        "{{c0::z}}",
+        "{{c12::q}}{{c3::\nr}}",
+        "{{c٣::d}}",
+        "{{c9::x}}{{c1::y}}",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    notes=st.lists(st.tuples(st.integers(min_value=0, max_value=6), st.lists(FIELD, min_size=5, max_size=5)))
+)
+def test_the_cards_of_each_note_are_those_genanki_makes(notes: list[tuple[int, list[str]]]) -> None:
+    note_types = _note_types()
+    records = tuple(
+        NoteRecord("g", nt, tuple(fields[: len(nt.kind.fields)]), (), "D", 1)
+        for index, fields in notes
+        for nt in [note_types[index]]
+    )
+    content = PackageContent("D", "", records, {nt.id: 1 for nt in note_types}, {}, 1)
+    models = _models(content)
+
+    def genankis(note: NoteRecord) -> list[int]:
+        probe = genanki.Note(model=models[note.note_type.id], fields=list(note.fields))
+        try:
+            return [card.ord for card in probe.cards]
+        except Exception:
+            return []
+
+    assert [ords for _, ords in card_ordinals(content)] == [genankis(note) for note in records]

@@ -7,12 +7,13 @@ import hashlib
 import io
 import itertools
 import json
+import re
 import shutil
 import sqlite3
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
@@ -144,15 +145,55 @@ def card_ordinals(
     `known`: the cards of some notes by index, found in an earlier build of the same notes.
     """
     models = _models(content)
+    rules: dict[int, Callable[[tuple[str, ...]], list[int]]] = {}
     for index, note in enumerate(content.notes):
         if known and index in known:
             yield note, known[index]
             continue
-        probe = genanki.Note(model=models[note.note_type.id], fields=list(note.fields))
+        rule = rules.get(note.note_type.id)
+        if rule is None:
+            rule = rules[note.note_type.id] = _genanki_cards(models[note.note_type.id])
         try:
-            yield note, [card.ord for card in probe.cards]
-        except Exception:  # genanki's chevron rejects a template Anki's parser was checked with
+            yield note, rule(note.fields)
+        except Exception:  # where genanki's own would fail too: no cards
             yield note, []
+
+
+_CLOZE_FIELD = re.compile(r"{{[^}]*?cloze:(?:[^}]?:)*(.+?)}}")
+_CLOZE_FIELD_OLD = re.compile("<%cloze:(.+?)%>")
+_CLOZE_NUMBER = re.compile(r"{{c(\d+)::.+?}}", re.DOTALL)
+
+
+def _genanki_cards(model: _Model) -> Callable[[tuple[str, ...]], list[int]]:
+    """genanki's Note.cards for a note of this model, by its fields: the same ordinals in the same
+    order, the model's part of the work done once (not once per note, with a Note and a Card each)."""
+    if model.model_type == genanki.Model.CLOZE:
+        qfmt = model.templates[0]["qfmt"]
+        # A set, iterated as genanki iterates the one it makes alike for each note.
+        replacements = set(_CLOZE_FIELD.findall(qfmt) + _CLOZE_FIELD_OLD.findall(qfmt))
+        names = [field["name"] for field in model.fields]
+        indexes = [next((i for i, n in enumerate(names) if n == name), -1) for name in replacements]
+
+        def cloze_cards(fields: tuple[str, ...]) -> list[int]:
+            ords: set[int] = set()
+            for index in indexes:
+                value = fields[index] if index >= 0 else ""
+                ords.update(int(m) - 1 for m in _CLOZE_NUMBER.findall(value) if int(m) > 0)
+            return list(ords)  # (genanki's "no cloze: card 0" compares a set with {} and never applies)
+
+        return cloze_cards
+    try:
+        req = model._req
+    except Exception:  # genanki's chevron rejects a template Anki's parser was checked with
+        return lambda fields: []  # (genanki would fail alike on every note of the model)
+    tests = [
+        (card_ord, any if any_or_all == "any" else all, required) for card_ord, any_or_all, required in req
+    ]
+
+    def front_back_cards(fields: tuple[str, ...]) -> list[int]:
+        return [card_ord for card_ord, test, required in tests if test(fields[i] for i in required)]
+
+    return front_back_cards
 
 
 def package_bytes(content: PackageContent) -> bytes:
