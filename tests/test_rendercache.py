@@ -196,6 +196,33 @@ def test_the_key_changes_with_everything_that_changes_the_html(monkeypatch: pyte
     assert cache.lookup(["# A"]) == {}  # a store that could not be opened serves nothing
 
 
+def test_library_versions_are_importlib_metadatas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    for dist in ("markdown", "pymdown-extensions", "pygments", "pyyaml", "genanki", "anki", "pip"):
+        assert rendercache._version(dist) == metadata.version(dist), dist
+    assert rendercache._version("no-such-library") == "?"
+    # Without importing importlib.metadata (a build would pay for email, zipfile, csv…).
+    code = (
+        "import sys; from deckbuilder import rendercache; rendercache.fingerprint('s');"
+        "print('importlib.metadata' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout == "False\n"
+    # The first folder on sys.path with the library wins, a wheel's or an egg's; names normalized.
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, names in {
+        first: ["My_Lib-2.0.dist-info", "Other.Lib-1.5-py3.11.egg-info", "bare.egg-info"],
+        second: ["my.lib-1.0.dist-info", "other_lib-9.dist-info", "late-3.dist-info", "bare-4.dist-info"],
+    }.items():
+        for name in names:
+            (folder / name).mkdir(parents=True)
+    monkeypatch.setattr(sys, "path", [str(first), str(tmp_path / "missing"), str(second)])
+    assert [rendercache._version(d) for d in ("my-lib", "other-lib", "late")] == ["2.0", "1.5", "3"]
+    assert rendercache._version("bare") == "?"  # no version in the name: importlib.metadata's answer
+
+
 def test_our_own_code_is_part_of_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     package_dir = tmp_path / "deckbuilder"
     package_dir.mkdir()

@@ -19,10 +19,11 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,10 +66,44 @@ def fingerprint(settings: str) -> bytes:
 
 
 def _version(dist: str) -> str:
+    """A library's installed version, as importlib.metadata gives it, read from the name of its
+    metadata folder: importing importlib.metadata (email, zipfile, csv…) would cost a build more
+    than the rest of the fingerprint."""
+    version = _installed().get(_normalized(dist))
+    if version:
+        return version
+    from importlib import metadata  # a library installed without a version in its folder's name
+
     try:
-        return metadata.version(dist)
+        return metadata.version(dist) or "?"  # (None for a folder without its metadata)
     except metadata.PackageNotFoundError:
         return "?"
+
+
+def _installed() -> dict[str, str]:
+    """The version of each library by its normalized name ("" where its folder's name has none):
+    the first `.dist-info` or `.egg-info` folder of it on sys.path, the one importlib.metadata
+    reads (a wheel's folder is `name-version.dist-info`)."""
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        here: dict[str, str] = {}
+        for name in names:
+            stem, dot, suffix = name.rpartition(".")
+            if dot and suffix in ("dist-info", "egg-info"):
+                project, _, version = stem.partition("-")
+                here.setdefault(
+                    _normalized(project), version.partition("-")[0] if suffix == "egg-info" else version
+                )
+        found = here | found  # an earlier folder of sys.path wins
+    return found
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 class RenderCache:
