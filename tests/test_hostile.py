@@ -319,6 +319,58 @@ def test_script_in_cards_is_an_error_unless_allowed(project: Callable[..., Path]
     assert result.code == 0, result.err
 
 
+# Markup a browser reads as a tag, where Python's html.parser sees a comment, raw text or a
+# value (HTML5's comment endings, <style> inside SVG or MathML, an element ended inside an
+# attribute, an SVG animation setting a link).
+HIDDEN_SCRIPT = {
+    "<!--> ends a comment": ("<!--><b onclick=alert(1)>x</b> -->", "an event handler onclick= on <b>"),
+    "<!---> ends a comment": ("<!---><b onclick=alert(1)>x</b> -->", "an event handler onclick= on <b>"),
+    "--!> ends a comment": ("<!-- a --!><b onclick=alert(1)>x</b> -->", "an event handler onclick= on <b>"),
+    "CDATA is a comment to the first >": (
+        "<![CDATA[><img src=x onerror=alert(1)>]]>",
+        "an event handler onerror= on <img>",
+    ),
+    "<style> in SVG holds markup": (
+        "<svg><style><img src=x onerror=alert(1)></style></svg>",
+        "an event handler onerror= on <img>",
+    ),
+    "<style> in MathML holds markup": (
+        "<math><style><img src=x onerror=alert(1)></style></math>",
+        "an event handler onerror= on <img>",
+    ),
+    "</noscript> inside a value": (
+        '<noscript><p title="</noscript><img src=x onerror=alert(1)>"></noscript>',
+        "an event handler onerror= on <img> inside title= of <p>",
+    ),
+    "an animation sets href": (
+        "<svg><a><animate attributeName=href values=javascript:alert(1) /><text>x</text></a></svg>",
+        "a javascript: URL <animate> sets (values=)",
+    ),
+    "a set sets href": (
+        '<svg><a><set attributeName=href to="x; JavaScript:alert(1)" /><text>x</text></a></svg>',
+        "a javascript: URL <set> sets (to=)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", HIDDEN_SCRIPT)
+def test_script_hidden_from_pythons_parser_is_an_error(project: Callable[..., Path], case: str) -> None:
+    html, found = HIDDEN_SCRIPT[case]
+    root = project(cards=f"cards:\n  - id: one\n    front: {json.dumps(html)}\n    back: A\n")
+    result = deckbuilder(root, "--check")
+    way_out = "members' Anki would run it: remove it, or set allow_scripts: true in the deck file"
+    result.assert_clean_failure(
+        f"cards/c.yaml:3: card 'one': 'front' carries script ({found}); {way_out} decks/test.yaml"
+    )
+
+
+def test_comments_and_styles_without_script_are_fine(project: Callable[..., Path]) -> None:
+    front = '<!-- a note to authors --><style>.x { color: red }</style><p title="1 < 2">x</p>'
+    root = project(cards=f"cards:\n  - id: one\n    front: {json.dumps(front)}\n    back: A\n")
+    result = deckbuilder(root, "--check")
+    assert result.code == 0, result.err
+
+
 # A card file the build cannot read is an error, never a removed card
 # ----------------------------------------------------------------------------------------
 

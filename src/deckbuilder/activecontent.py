@@ -16,6 +16,16 @@ URL_ATTRIBUTES = frozenset(
 )
 _SCHEME_NOISE = re.compile(r"[\s\x00-\x1f]+")
 _RUNNING_SCHEMES = ("javascript:", "vbscript:", "data:text/html", "data:application/xhtml")
+# SVG animations set another attribute (an <a>'s href) to these values.
+_ANIMATIONS = frozenset({"animate", "set", "animatemotion", "animatetransform"})
+_ANIMATED_VALUES = frozenset({"values", "to", "from", "by"})
+# What a browser reads as markup but Python's parser hides: comments and declarations (HTML5
+# ends `<!-->`, `<!--->` and `--!>` comments, and `<![CDATA[` or `<!x` ones at the first `>`,
+# where Python reads on to `-->`), and the text of <style>, which inside <svg> or <math> is
+# markup. These openers are made text before the scan, so every tag anywhere is seen: what a
+# comment holds may be taken for markup (an error its author can mend), never the reverse.
+_HIDING = re.compile(r"<(?=[!?])")
+_STYLE = re.compile(r"<(/?)(style\b)", re.IGNORECASE)
 # Markup of the plain formatting elements only, each tag bare or with a class, and links to
 # web pages: what Markdown writes for most fields. Such a fragment has no attribute that runs
 # or loads anything, no comment and no element whose text a parser reads raw, so its tags are
@@ -45,6 +55,15 @@ class _Finder(HTMLParser):
                     self.found.append(f"a {url.split(':', 1)[0]}: URL in {name}= of <{tag}>")
             elif name == "srcdoc" and value:
                 self.found += [f"{what} inside <{tag} srcdoc>" for what in scripts_in(value)]
+            elif tag in _ANIMATIONS and name in _ANIMATED_VALUES and value:
+                for part in value.split(";"):
+                    url = _SCHEME_NOISE.sub("", part).lower()
+                    if url.startswith(_RUNNING_SCHEMES):
+                        self.found.append(f"a {url.split(':', 1)[0]}: URL <{tag}> sets ({name}=)")
+            elif value and "<" in value:
+                # Markup in a value is markup to a browser that ends the element around it
+                # early (`<noscript><p title="</noscript><img onerror=…>">`).
+                self.found += [f"{what} inside {name}= of <{tag}>" for what in scripts_in(value)]
 
     handle_startendtag = handle_starttag
 
@@ -54,7 +73,7 @@ def scripts_in(html: str) -> list[str]:
     if "<" not in html or only_plain_tags(html):
         return []
     finder = _Finder()
-    finder.feed(html)
+    finder.feed(_STYLE.sub(r"<\1x-\2", _HIDING.sub("&lt;", html)))
     finder.close()
     return list(dict.fromkeys(finder.found))
 

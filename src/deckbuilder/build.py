@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -585,7 +586,12 @@ class _CheckedNotes:
             found, same = _file_ords(kept.get(name, ""), [keys[index] for index in indexes])
             if not same:
                 self._stale.add(name)
-            self.ords.update((indexes[i], ords) for i, ords in found.items())
+            for i, ords in found.items():
+                nt = notes[indexes[i]].note_type
+                if ords[-1] < (500 if nt.kind.cloze else len(nt.templates)):  # cloze: c1 to c500
+                    self.ords[indexes[i]] = ords
+                else:
+                    self._stale.add(name)  # cards its note type cannot have: checked again
 
     def passed(self, index: int, ords: list[int]) -> None:
         if self._cache is not None:
@@ -605,7 +611,14 @@ class _CheckedNotes:
 
 
 def _are_ords(ords: object) -> TypeGuard[list[int]]:
-    return isinstance(ords, list) and bool(ords) and all(type(o) is int for o in ords)
+    """Card ordinals as genanki gives them: some, ascending, each once, none below 0."""
+    return (
+        isinstance(ords, list)
+        and bool(ords)
+        and all(type(o) is int for o in ords)
+        and ords[0] >= 0
+        and all(a < b for a, b in itertools.pairwise(ords))
+    )
 
 
 def _file_ords(kept: str, keys: list[str]) -> tuple[dict[int, list[int]], bool]:
@@ -616,7 +629,7 @@ def _file_ords(kept: str, keys: list[str]) -> tuple[dict[int, list[int]], bool]:
     among them (-1 for one that did not pass)."""
     try:
         entry = json.loads(kept)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}, False
     if type(entry) is not list or len(entry) != 3:
         return {}, False

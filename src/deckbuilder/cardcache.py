@@ -206,7 +206,7 @@ def _decode(value: str) -> tuple[list[str], list[str], list[str], dict[int, Find
     the findings that are not NOTHING by field), or None for anything else."""
     try:
         entry = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if type(entry) is not list or len(entry) != 4:
         return None

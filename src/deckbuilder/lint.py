@@ -122,7 +122,7 @@ def _decode(value: str) -> _Found | None:
     """What _CachedRules kept, or None for anything else."""
     try:
         question, found = json.loads(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return None
     if type(question) is not str or type(found) is not list:
         return None

@@ -653,6 +653,8 @@ def _load_card_file(
     key = _cache_key(rel, raw)
     kept = cache.lookup([key], "card-file").get(key)
     loaded = decode_loaded(kept) if kept is not None else None
+    if loaded is not None and not all(_could_load(card, rel) for card in loaded[0]):
+        loaded = None  # a card the loader never makes: not an entry of ours
     if loaded is not None:
         cards, found = loaded
     else:
@@ -665,6 +667,15 @@ def _load_card_file(
         cache.store({key: encode_loaded(cards, found)}, "card-file")
     problems.extend(found)
     return cards
+
+
+def _could_load(card: Card, rel: str) -> bool:
+    return (
+        card.location.path == rel
+        and card.type in CARD_TYPES
+        and CARD_ID.fullmatch(card.id) is not None
+        and all(tag and not any(c.isspace() for c in tag) for tag in card.tags)
+    )
 
 
 def _glob(root: Path, pattern: str) -> list[Path]:

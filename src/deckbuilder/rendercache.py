@@ -58,6 +58,12 @@ def fingerprint(settings: str) -> bytes:
     digest = hashlib.sha256(_SCHEMA.encode())
     for dist in ("markdown", "pymdown-extensions", "pygments", "pyyaml", "genanki"):
         digest.update(f"{dist}={_version(dist)};".encode())
+    digest.update(f"python={sys.version};".encode())  # its html.parser: raw HTML and the findings
+    import yaml  # with libyaml or without: the same version, other messages
+
+    digest.update(f"libyaml={getattr(yaml, '__with_libyaml__', False)};".encode())
+    for plugin in sorted(metadata.entry_points(group="pygments.lexers"), key=str):  # lexers of other packages
+        digest.update(f"{plugin.name}={plugin.value}@{plugin.dist.version if plugin.dist else '?'};".encode())
     digest.update(settings.encode())
     package = Path(__file__).parent
     for source in sorted(package.glob("*.py")):
@@ -120,6 +126,8 @@ class RenderCache:
             folder.mkdir(parents=True, exist_ok=True)
             try:
                 self._db = self._open()
+            except sqlite3.OperationalError:  # busy in another build, or half made: not ours to delete
+                raise
             except sqlite3.DatabaseError:  # not a database at all: start afresh
                 self._path.unlink()
                 self._db = self._open()
@@ -276,7 +284,7 @@ def decode_loaded(text: str) -> tuple[tuple[Card, ...], list[Diagnostic]] | None
     try:
         cards, diagnostics = json.loads(text)
         return tuple(_items(Card, cards)), _items(Diagnostic, diagnostics)
-    except (ValueError, TypeError, IndexError):
+    except (ValueError, TypeError, IndexError, RecursionError):
         return None
 
 
