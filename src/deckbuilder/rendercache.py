@@ -62,8 +62,7 @@ def fingerprint(settings: str) -> bytes:
     import yaml  # with libyaml or without: the same version, other messages
 
     digest.update(f"libyaml={getattr(yaml, '__with_libyaml__', False)};".encode())
-    for plugin in sorted(metadata.entry_points(group="pygments.lexers"), key=str):  # lexers of other packages
-        digest.update(f"{plugin.name}={plugin.value}@{plugin.dist.version if plugin.dist else '?'};".encode())
+    digest.update(_lexer_plugins().encode("utf-8", "replace"))
     digest.update(settings.encode())
     package = Path(__file__).parent
     for source in sorted(package.glob("*.py")):
@@ -106,6 +105,32 @@ def _installed() -> dict[str, str]:
                 )
         found = here | found  # an earlier folder of sys.path wins
     return found
+
+
+def _lexer_plugins() -> str:
+    """The Pygments lexers other installed libraries add (Pygments finds them by entry point):
+    a fenced block in their language is highlighted only while they are installed. Each
+    library's first metadata folder on sys.path counts, as for importlib.metadata."""
+    found = []
+    seen: set[str] = set()
+    for entry in sys.path:
+        try:
+            names = sorted(os.listdir(entry or "."))
+        except OSError:
+            continue
+        for name in names:
+            stem, dot, suffix = name.rpartition(".")
+            project = _normalized(stem.partition("-")[0])
+            if not dot or suffix not in ("dist-info", "egg-info") or project in seen:
+                continue
+            seen.add(project)
+            try:
+                text = Path(entry or ".", name, "entry_points.txt").read_text("utf-8", "replace")
+            except OSError:
+                continue
+            if "pygments.lexers" in text:
+                found.append(f"{name}\0{text}")
+    return "\n".join(found)
 
 
 def _normalized(name: str) -> str:
