@@ -841,11 +841,63 @@ def test_a_foreign_lint_entry_is_not_trusted(
     root = make_project({"decks/d.yaml": "name: D\nlint:\n  max_answer_words: 3\n", "cards/c.yaml": card})
     fresh = run("--project", root, "--check", "--no-cache")
     assert run("--project", root, "--check").stdout == fresh.stdout
-    for forged in ('["q", [["front", 1, "x"]]]', '["q", [["front", "m"]]]', "[1, []]", '["q"]', "{}", "nope"):
-        for key in entries(render_cache_dir):
-            forge(render_cache_dir, key, forged)
+    kept = {}
+    for key, value in entries(render_cache_dir).items():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(value)
+            if isinstance(entry, list) and len(entry) == 3 and isinstance(entry[2], dict) and entry[2]:
+                kept[key] = entry
+    ((key, (digests, questions, warned)),) = kept.items()  # the card file's lint entry
+    (rows,) = warned.values()
+    forge(render_cache_dir, key, json.dumps([digests, questions, {"0": [["back", "forged", "lint-x"]]}]))
+    assert "forged" in run("--project", root, "--check").stderr  # served: it is read
+    for forged in (
+        [digests, questions, {"0": [["front", 1, "x"]]}],
+        [digests, questions, {"0": [["front", "m"]]}],
+        [digests, questions, {"0": "front"}],
+        [digests, questions, {"1": rows}],
+        [digests, questions, {"-1": rows}],
+        [digests, questions, [rows]],
+        [digests, [], warned],
+        [digests, [1], warned],
+        [[1], questions, warned],
+        [digests[0], questions, warned],
+        [digests, questions],
+        {},
+    ):
+        forge(render_cache_dir, key, json.dumps(forged))
         again = run("--project", root, "--check")
         assert (again.stdout, again.stderr) == (fresh.stdout, fresh.stderr), forged
+    forge(render_cache_dir, key, "nope")
+    again = run("--project", root, "--check")
+    assert (again.stdout, again.stderr) == (fresh.stdout, fresh.stderr)
+
+
+def test_a_changed_card_is_linted_by_itself(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cards = "cards:\n" + "".join(
+        f"  - id: c{i}\n    front: Q{i}?\n    back: one two three four five\n" for i in range(5)
+    )
+    root = make_project({"decks/d.yaml": "name: D\nlint:\n  max_answer_words: 3\n", "cards/c.yaml": cards})
+    first = run("--project", root, "--check").stderr
+    assert "lint-answer-words" in run("--project", root, "--check", "--format", "json").stdout
+    rules = counting(monkeypatch, lint_module, "_card_rules")
+    card_file = root / "cards" / "c.yaml"
+    # A card changed, one removed, one added before the others: only the new texts' rules run.
+    edited = cards.replace("Q1?", "Q1 again?").replace(
+        "  - id: c3\n    front: Q3?\n    back: one two three four five\n", ""
+    )
+    card_file.write_text(edited.replace("cards:\n", "cards:\n  - id: new\n    front: N?\n    back: A\n"))
+    after = run("--project", root, "--check").stderr
+    assert sorted(args[0].card.id for args in rules) == ["c1", "new"]  # type: ignore[attr-defined]
+    rules.clear()
+    assert run("--project", root, "--check", "--no-cache").stderr == after
+    assert len(rules) == 5
+    card_file.write_text(cards)
+    rules.clear()
+    assert run("--project", root, "--check").stderr == first
+    assert sorted(args[0].card.id for args in rules) == ["c1", "c3"]  # type: ignore[attr-defined]
 
 
 def test_a_released_package_is_left_as_it_is_while_nothing_changed(

@@ -189,7 +189,7 @@ def _build(
         if plan is not None:
             result.decks.append(plan)
         if run_lint or strict or check or preview:
-            result.warnings += lint(cards, spec.lint, render_cache)
+            result.warnings += lint(cards, spec.lint, render_cache, str(root / spec.location.path))
             if spec.lint.study_order:
                 result.warnings += study_order((rc.card for rc in cards), spec.name)
     kept = KeptPackages(render_cache)

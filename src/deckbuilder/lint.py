@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import re
@@ -43,14 +44,15 @@ def word_count(fragment: str) -> int:
 
 
 def lint(
-    cards: Iterable[RenderedCard], limits: LintLimits, cache: RenderCache | None = None
+    cards: Iterable[RenderedCard], limits: LintLimits, cache: RenderCache | None = None, deck_path: str = ""
 ) -> list[Diagnostic]:
     """Rubric warnings of these cards. `cache`: what each card's own rules found in an earlier
-    build, by everything they read (its fields' HTML, type and id, the limits)."""
+    build, by everything they read (its fields' HTML, type and id, the limits); `deck_path` (the
+    deck file, with the project's folder) names the entries."""
     cards = tuple(cards)
     warnings: list[Diagnostic] = []
     questions: dict[str, Location] = {}
-    for rendered, (question, found) in zip(cards, _CachedRules(cache, cards, limits), strict=True):
+    for rendered, (question, found) in zip(cards, _CachedRules(cache, cards, limits, deck_path), strict=True):
         card = rendered.card
         at = card.location
         for name, message, code in found:
@@ -83,52 +85,101 @@ _Found = tuple[str, list[tuple[str, str, str]]]
 
 
 class _CachedRules:
-    """_card_rules of each card, from the render cache where an earlier build kept them."""
+    """_card_rules of each card, from the render cache where an earlier build kept them.
+
+    One entry per card file (found by its path and the deck's) holds a digest of what each card's
+    rules read (its fields' HTML, type and id, the limits) and what they found: a card is taken
+    from it only when its digest matches, so a changed card's rules run by themselves.
+    """
 
     def __init__(
-        self, cache: RenderCache | None, cards: tuple[RenderedCard, ...], limits: LintLimits
+        self, cache: RenderCache | None, cards: tuple[RenderedCard, ...], limits: LintLimits, deck_path: str
     ) -> None:
         self._cache = cache
         self._cards = cards
         self._limits = limits
-        self._keys: list[str] = []
-        self._kept: dict[str, str] = {}
-        if cache is not None:
-            head = f"{limits!r}\0"
-            for rendered in cards:
-                card, values = rendered.card, rendered.fields.values()
-                lengths = ",".join([str(len(v)) for v in values])
-                self._keys.append(f"{head}{card.type}\0{card.id}\0{lengths}\0{''.join(values)}")
-            self._kept = cache.lookup(self._keys, _KIND)
+        self._digests: list[str] = []
+        self._files: dict[str, list[int]] = {}
+        """The indexes of each card file's cards, by its entry's name."""
+        self._same: set[str] = set()
+        """Entries that hold their file's cards as they are now: nothing to write."""
+        self._kept: dict[int, _Found] = {}
+        if cache is None:
+            return
+        head = f"{limits!r}\0"
+        path = None
+        indexes: list[int] = []
+        for index, rendered in enumerate(cards):
+            card, values = rendered.card, rendered.fields.values()
+            lengths = ",".join(map(str, map(len, values)))
+            key = f"{head}{card.type}\0{card.id}\0{lengths}\0{''.join(values)}"
+            self._digests.append(hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32])
+            if card.location.path != path:  # a card file's cards come one after the other
+                path = card.location.path
+                indexes = self._files.setdefault(f"{deck_path}\0{path}", [])
+            indexes.append(index)
+        kept = cache.lookup(self._files, _KIND)
+        for name, indexes in self._files.items():
+            entry = _decode(kept.get(name, ""))
+            if entry is None:
+                continue
+            theirs, found = entry
+            mine = [self._digests[index] for index in indexes]
+            if theirs == mine:
+                self._same.add(name)
+                self._kept.update(zip(indexes, found, strict=True))
+                continue
+            by_digest = dict(zip(theirs, found, strict=True))
+            self._kept.update(
+                (index, by_digest[digest])
+                for index, digest in zip(indexes, mine, strict=True)
+                if digest in by_digest
+            )
 
     def __iter__(self) -> Iterator[_Found]:
-        fresh = {}
+        results = []
         for index, rendered in enumerate(self._cards):
-            kept = self._kept.get(self._keys[index]) if self._cache is not None else None
-            found = _decode(kept) if kept is not None else None
+            found = self._kept.get(index)
             if found is None:
                 found = _card_rules(rendered, self._limits)
-                if self._cache is not None:
-                    fresh[self._keys[index]] = json.dumps(found, ensure_ascii=False)
+            if self._cache is not None:
+                results.append(found)
             yield found
         if self._cache is not None:
-            self._cache.store(fresh, _KIND)
+            entries = {}
+            for name, indexes in self._files.items():
+                if name not in self._same:
+                    rows = [results[index] for index in indexes]
+                    warned = {str(n): row[1] for n, row in enumerate(rows) if row[1]}
+                    digests = [self._digests[index] for index in indexes]
+                    entries[name] = json.dumps(
+                        [digests, [row[0] for row in rows], warned], ensure_ascii=False
+                    )
+            self._cache.store(entries, _KIND)
 
 
-_KIND = "lint"
+_KIND = "lint-file"
 
 
-def _decode(value: str) -> _Found | None:
-    """What _CachedRules kept, or None for anything else."""
+def _decode(value: str) -> tuple[list[str], list[_Found]] | None:
+    """What _CachedRules kept (each card's digest, each one's question key, the warnings of
+    those with any by their place), or None for anything else."""
     try:
-        question, found = json.loads(value)
+        digests, questions, warned = json.loads(value)
     except (ValueError, TypeError, RecursionError):
         return None
-    if type(question) is not str or type(found) is not list:
+    if not (type(digests) is type(questions) is list and type(warned) is dict):
         return None
-    if not all(type(w) is list and len(w) == 3 and all(type(v) is str for v in w) for w in found):
+    if len(digests) != len(questions) or not set(map(type, digests)) | set(map(type, questions)) <= {str}:
         return None
-    return question, [(name, message, code) for name, message, code in found]
+    found: list[_Found] = [(question, []) for question in questions]
+    for at, rows in warned.items():
+        if not at.isdigit() or int(at) >= len(found) or type(rows) is not list:
+            return None
+        if not all(type(w) is list and len(w) == 3 and all(type(v) is str for v in w) for w in rows):
+            return None
+        found[int(at)] = (questions[int(at)], [(name, message, code) for name, message, code in rows])
+    return digests, found
 
 
 def _card_rules(rendered: RenderedCard, limits: LintLimits) -> _Found:
