@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import operator
 import os
 import re
 import sqlite3
@@ -323,7 +324,7 @@ def _columns(cls: type[_T], items: Sequence[_T]) -> list[Any]:
     repeat (tags, locations, field lines) a table of the values and each item's row in it."""
     columns: list[Any] = [len(items)]
     for f, (encode, _) in zip(dataclasses.fields(cls), _CODECS[cls], strict=True):
-        columns.append(encode([getattr(item, f.name) for item in items]))
+        columns.append(encode(list(map(operator.attrgetter(f.name), items))))
     return columns
 
 
@@ -339,9 +340,12 @@ def _encode_strings(values: list[tuple[str, ...]]) -> list[Any]:
     return [[list(value) for value in table], rows]
 
 
+_PATH, _LINE, _COLUMN = (operator.attrgetter(name) for name in ("path", "line", "column"))
+
+
 def _encode_locations(values: list[Location]) -> list[Any]:
-    paths, rows = _table(location.path for location in values)
-    return [paths, rows, [location.line for location in values], [location.column for location in values]]
+    paths, rows = _table(map(_PATH, values))
+    return [paths, rows, list(map(_LINE, values)), list(map(_COLUMN, values))]
 
 
 def _encode_numbers(values: list[dict[str, int]]) -> list[Any]:
