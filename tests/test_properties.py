@@ -122,6 +122,11 @@ _NEAR_MISS = [
     "\n", " ", "*", "`", "1. ", "\u0663. ", "- ", "#", ":", "\n\n", "_", "  \n", "<", "&", "&amp;", "&#1;",
     "> ", "\r", "\t", "www.", "://", "$", "\\", "[", "@", "|", "~~~", "===",
 ]  # fmt: skip
+# Links: addresses of the characters the shortcut takes, and of some it leaves to Markdown.
+_LINK = st.tuples(
+    st.sampled_from(["https://", "http://", "HTTPS://", "ftp://", "https:/"]),
+    st.text(alphabet="abZ09-._~:/?#@'()+,;=%!$&*[]`\\ _<>\"", max_size=10),
+).map(lambda parts: f"<{parts[0]}{parts[1]}>")
 # Texts made of the pieces the shortcut takes, and of the pieces that make it step aside.
 SIMPLE_ISH = st.lists(
     st.one_of(
@@ -129,6 +134,7 @@ SIMPLE_ISH = st.lists(
         _WORD.map(lambda w: f"*{w.strip() or 'x'}*"),
         _WORD.map(lambda w: f"**{w.strip() or 'x'}**"),
         _CODE.map(lambda c: f"`{c}`"),
+        _LINK,
         st.sampled_from(_NEAR_MISS),
     ),
     max_size=12,
@@ -164,6 +170,9 @@ def test_quick_html_takes_the_common_short_texts() -> None:
     assert quick_html("**Paris**, since 508.\n") == "<strong>Paris</strong>, since 508."
     assert quick_html("Use `a < b` here") == "Use <code>a &lt; b</code> here"
     assert quick_html("two\nlines") == "two\nlines"
+    assert quick_html("*Title.* Press. <https://x.org/a-b>") == (
+        '<em>Title.</em> Press. <a href="https://x.org/a-b">https://x.org/a-b</a>'
+    )
     assert (
         quick_html("Wide & Deep \u2013 *\u00e9t\u00e9* -> x")
         == "Wide &amp; Deep \u2013 <em>\u00e9t\u00e9</em> -&gt; x"

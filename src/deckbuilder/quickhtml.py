@@ -1,4 +1,4 @@
-"""HTML of texts too simple to need Markdown: words, `*emphasis*`, `**strong**` and `code`.
+"""HTML of texts too simple to need Markdown: words, `*emphasis*`, `**strong**`, `code`, <https://links>.
 
 Most fields are a short question or answer: converting each with Python-Markdown costs about a
 fifth of a millisecond, more than everything else a build does for it. For texts made only of
@@ -12,11 +12,14 @@ A text is taken when each of its lines (trailing line breaks aside):
   punctuation left out of _PLAIN, and of spans `*x*`, `**x**` (x: those
   characters, neither starting nor ending with a space, with no star around the span) and
   `code` (no backquote, backslash, `$` or control character inside; spaces around it are
-  dropped, as Markdown does),
+  dropped, as Markdown does), and of links `<https://…>` or `<http://…>` not starting the line
+  (the address of letters, digits and `-._~:/?#@'()+,;=%` only: nothing any Markdown pattern
+  that runs before the link's acts on, nothing its HTML escapes),
 - and ends with neither a space (a hard line break) nor a colon;
-and the text has no `&` that could start an entity (`&` then a letter, digit or `#`), no
-address (`://`, `www.`) and no math.
-Its HTML is then the text with `&`, `<`, `>` escaped and the spans turned into elements.
+and the text outside the links has no `&` that could start an entity (`&` then a letter, digit
+or `#`), no address (`://`, `www.`) and no math.
+Its HTML is then the text with `&`, `<`, `>` escaped and the spans turned into elements (a link:
+`<a href="address">address</a>`, as magiclink writes it with `hide_protocol: false`).
 """
 
 from __future__ import annotations
@@ -30,39 +33,46 @@ _PLAIN = r"[^\x00-\x1f\x7f-\x9f$*<@\[\\\]^_`|~]"
 _INNER_CHAR = rf"(?!\s){_PLAIN}"
 _INNER = rf"{_INNER_CHAR}(?:(?:(?!(?! )\s){_PLAIN})*{_INNER_CHAR})?"
 _CODE = r"[^`\\$\x00-\x1f\x7f-\x9f]"  # no control characters: Markdown expands tabs, keeps \x02 for itself
+_URL = r"https?://[A-Za-z0-9\-._~:/?#@'()+,;=%]+"
 # One line: nothing a block starts with ("1.\n" is not a list: the space must be on the line).
 _LINE = (
-    r"(?![-+#>=\s]|\d+[.)][^\S\n]|\*[^\S\n])"
+    r"(?![-+#>=<\s]|\d+[.)][^\S\n]|\*[^\S\n])"
     rf"(?:(?!(?! )\s){_PLAIN}"  # a plain character, but no space other than ' '
     rf"|(?<!\*)(?:\*\*{_INNER}\*\*|\*{_INNER}\*)(?!\*)"
-    rf"|(?<!`)`{_CODE}*(?!\s){_CODE}{_CODE}*`(?!`))+"
+    rf"|(?<!`)`{_CODE}*(?!\s){_CODE}{_CODE}*`(?!`)"
+    rf"|<{_URL}>)+"
     r"(?<![ :])"
 )
 # The whole text at once: lines (none can hold a line break) and the line breaks ending it.
 _TEXT = re.compile(rf"{_LINE}(?:\n{_LINE})*\n*")
-_SPAN = re.compile(r"`([^`]+)`|\*\*([^*]+)\*\*|\*([^*]+)\*")
+_SPAN = re.compile(rf"`([^`]+)`|\*\*([^*]+)\*\*|\*([^*]+)\*|&lt;({_URL})&gt;")
+_LINK = re.compile(rf"<{_URL}>")
 _ENTITY_LIKE = re.compile(r"&[#A-Za-z0-9]")  # an entity, with or without its ";"
 _BARE_DOMAIN = re.compile(r"\b(?:www|ftp)\.")  # magiclink links these without a scheme
 
 
 def _span(match: re.Match[str]) -> str:
-    code, strong, em = match.groups()
+    code, strong, em, address = match.groups()
     if code is not None:
         return f"<code>{code.strip()}</code>"
     if strong is not None:
         return f"<strong>{strong}</strong>"
-    return f"<em>{em}</em>"
+    if em is not None:
+        return f"<em>{em}</em>"
+    return f'<a href="{address}">{address}</a>'
 
 
 def quick_html(text: str) -> str | None:
     """The HTML Markdown would make of `text` (its lone paragraph unwrapped), or None if not simple."""
     if _TEXT.fullmatch(text) is None:
         return None
-    if "://" in text or ("." in text and _BARE_DOMAIN.search(text)):
+    linked = "<" in text and "://" in text  # (outside code a '<' starts a link)
+    rest = _LINK.sub(" ", text) if linked else text
+    if "://" in rest or ("." in rest and _BARE_DOMAIN.search(rest)):
         return None
-    if "&" in text and _ENTITY_LIKE.search(text):
+    if "&" in rest and _ENTITY_LIKE.search(rest):
         return None
     joined = html.escape(text.rstrip("\n"), quote=False)
-    if "*" not in joined and "`" not in joined:
+    if "*" not in joined and "`" not in joined and not linked:
         return joined
     return _SPAN.sub(_span, joined)
