@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from click.shell_completion import CompletionItem
 
 from . import __version__, report
 from .model import DeckError, Diagnostic
@@ -24,6 +23,8 @@ from .projectroot import NoProject, deck_names, find_root
 from .streams import forgiving_streams
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from .plan import DeckPlan
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -62,6 +63,8 @@ def _complete_decks(
     ctx: click.Context, param: click.Parameter | None, incomplete: str
 ) -> list[CompletionItem]:
     """Deck names and file stems of the project, for shell completion."""
+    from click.shell_completion import CompletionItem  # only completion pays for it
+
     given = ctx.params.get("project")
     try:
         root = given if isinstance(given, Path) else find_root(Path("."))

@@ -336,6 +336,9 @@ class MarkdownRenderer:
         fields = {}
         for name in TEXT_FIELDS:
             value = getattr(card, name)
+            if not value:  # (a field the card does not have)
+                fields[name] = ""
+                continue
             quick = self._quick.get(value)  # most texts: found simple ahead (html() does the same)
             if quick is not None and value not in self._markdown:
                 fields[name] = quick
