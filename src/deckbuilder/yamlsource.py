@@ -16,11 +16,32 @@ import yaml
 
 from .model import Diagnostic, Location
 
-Loader: type[yaml.SafeLoader]
+_Base: type[yaml.SafeLoader]
 try:
-    Loader = yaml.CSafeLoader  # type: ignore[assignment]  # libyaml: ~4x faster on big files
+    _Base = yaml.CSafeLoader  # type: ignore[assignment]  # libyaml: ~4x faster on big files
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+
+class Loader(_Base):  # type: ignore[misc,valid-type]
+    """The safe loader, resolving each plain scalar's tag once per file (a card file repeats its
+    keys thousands of times). The safe loader has no path resolvers, so a scalar's tag depends
+    on its text alone, and a quoted one is always text."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._plain_tags: dict[str, str] = {}
+
+    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is not yaml.ScalarNode or self.yaml_path_resolvers:
+            return str(super().resolve(kind, value, implicit))
+        if not implicit[0]:
+            return _STR
+        tag = self._plain_tags.get(value)
+        if tag is None:
+            tag = self._plain_tags[value] = str(super().resolve(kind, value, implicit))
+        return tag
+
 
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_KINDS = {f"{_CORE}{k}": k for k in ("str", "int", "float", "bool", "null", "timestamp")}
