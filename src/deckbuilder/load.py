@@ -23,6 +23,7 @@ from .model import (
     LintLimits,
     Location,
     Project,
+    slot_maker,
 )
 from .projectfiles import refusal
 from .rendercache import RenderCache, decode_loaded, encode_loaded
@@ -427,21 +428,26 @@ def _card(
     field_lines = {_KEYS.get(key, key): value.line for key, value in entries.items()}
     if deck_was:
         field_lines["deck_was"] = deck_was[1]
-    return Card(
-        id=card_id,
-        type=card_type,
-        front=front,
-        back=back,
-        text=text,
-        extra=check.text(entries, "extra", what),
-        source=check.text(entries, "source", what),
-        tags=tags,
-        subdeck=subdeck,
-        was=tuple(was),
-        location=Location(check.rel, item.line),
-        field_lines=field_lines,
-        deck_was=deck_was[0] if deck_was else "",
+    extra = check.text(entries, "extra", what)
+    source = check.text(entries, "source", what)
+    return _card_of(  # Card(id, type, front, back, text, extra, source, tags, subdeck, was, …)
+        card_id,
+        card_type,
+        front,
+        back,
+        text,
+        extra,
+        source,
+        tags,
+        subdeck,
+        tuple(was),
+        Location(check.rel, item.line),
+        field_lines,
+        deck_was[0] if deck_was else "",
     )
+
+
+_card_of = slot_maker(Card)
 
 
 def _card_name(item: Value, index: int) -> str:

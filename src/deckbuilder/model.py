@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 CARD_TYPES = ("basic", "reversed", "type-in", "cloze")
+_T = TypeVar("_T")
+
+
+def slot_maker(cls: type[_T]) -> Callable[..., _T]:
+    """`cls(...)` for a frozen slotted dataclass, every field given in order, without its
+    __init__: that sets each field through object.__setattr__ (a frozen class forbids the
+    plain way), four times slower than setting the slots; a card file makes tens of thousands."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    scope: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    scope.update({f"set_{name}": getattr(cls, name).__set__ for name in names})
+    lines = [f"def make({', '.join(names)}):", "    made = new(cls)"]
+    lines += [f"    set_{name}(made, {name})" for name in names]
+    exec("\n".join([*lines, "    return made"]), scope)
+    maker: Callable[..., _T] = scope["make"]
+    return maker
 
 
 @dataclass(frozen=True, order=True, slots=True)

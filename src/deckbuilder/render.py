@@ -251,7 +251,7 @@ class MarkdownRenderer:
         for card in cards:
             for name in TEXT_FIELDS:
                 value = getattr(card, name)
-                if value in self._quick or value in self._markdown or not value.strip():
+                if not value or value in self._quick or value in self._markdown or not value.strip():
                     continue
                 quick = quick_html(value)
                 if quick is not None:

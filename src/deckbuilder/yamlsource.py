@@ -14,7 +14,7 @@ from typing import Union
 
 import yaml
 
-from .model import Diagnostic, Location
+from .model import Diagnostic, Location, slot_maker
 
 _Base: type[yaml.SafeLoader]
 try:
@@ -73,6 +73,10 @@ class Value:
     @property
     def is_scalar(self) -> bool:
         return self.kind not in ("seq", "map")
+
+
+_value = slot_maker(Value)
+"""Value(data, line, kind, raw, column, key_column, flow), every field given: the walker's."""
 
 
 class YamlProblems(Exception):
@@ -191,7 +195,7 @@ class _Walker:
                     items.append(scalar(item, item_line, item_column, 0))
                 else:
                     items.append(self.walk(item, item_line, inner, item_column))
-            return Value(items, line, "seq", column=column, key_column=key_column, flow=flow)
+            return _value(items, line, "seq", "", column, key_column, flow)
         assert isinstance(node, yaml.MappingNode)
         entries: dict[str, Value] = {}
         for key_node, value_node in node.value:
@@ -220,14 +224,14 @@ class _Walker:
                 entries[key] = scalar(value_node, key_line, value_column, key_column)
             else:
                 entries[key] = self.walk(value_node, key_line, inner, value_column, key_column)
-        return Value(entries, line, "map", column=column, key_column=key_column, flow=flow)
+        return _value(entries, line, "map", "", column, key_column, flow)
 
     def scalar(self, node: yaml.ScalarNode, line: int, column: int, key_column: int) -> Value:
         if self.ampersand and self.text.startswith("&", node.start_mark.index):
             self.anchored.setdefault(id(node), [0, line, column, node.start_mark.index])[0] += 1
         tag = node.tag
         if tag == _STR:  # most values: text as written
-            return Value(node.value, line, "str", node.value, column, key_column)
+            return _value(node.value, line, "str", node.value, column, key_column, False)
         kind = _SCALAR_KINDS.get(tag)
         if tag in _YAML11_TEXT and not node.style:  # plain: libyaml says '', PyYAML None
             kind = "str"  # `back: =` and `back: <<` are the text written, whatever YAML 1.1 says
