@@ -8,13 +8,15 @@ import dataclasses
 import functools
 import html
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import genanki
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deckbuilder import lint
+from deckbuilder import lint, lockfile
 from deckbuilder.lock import Lock, NoteInput, NoteTypeInput
 from deckbuilder.lockfile import LockFileError, LockState, dump, parse
 from deckbuilder.model import Diagnostic, Location
@@ -191,3 +193,160 @@ def test_the_cards_of_each_note_are_those_genanki_makes(notes: list[tuple[int, l
             return []
 
     assert [ords for _, ords in card_ordinals(content)] == [genankis(note) for note in records]
+
+
+def _no_duplicates_before(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """lockfile's JSON object hook before its speed-up."""
+    data: dict[str, object] = {}
+    for key, value in pairs:
+        if key in data:
+            raise LockFileError(f"duplicate key '{key}'", key=key)
+        data[key] = value
+    return data
+
+
+@settings(max_examples=300, deadline=None)
+@given(pairs=st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 3)), max_size=8))
+def test_a_duplicate_key_is_found_as_before(pairs: list[tuple[str, object]]) -> None:
+    def outcome(hook: Callable[[list[tuple[str, object]]], dict[str, object]]) -> object:
+        try:
+            return hook(pairs)
+        except LockFileError as e:
+            return (str(e), e.key)
+
+    assert outcome(lockfile._no_duplicates) == outcome(_no_duplicates_before)
+
+
+# lockfile's reading of one note's entry before its speed-up (the oracle of the test below).
+def _entry_before(card_id: str, entry: Any, lock_format: int) -> lockfile.Entry:
+    if not isinstance(entry, dict):
+        raise lockfile.LockFileError(f"note '{card_id}' must be an object", card_id)
+    needed = {"guid": str, "release": int} if "renamed_to" in entry else lockfile._ENTRY_KEYS
+    if any(not isinstance(entry.get(k), t) or isinstance(entry.get(k), bool) for k, t in needed.items()):
+        raise lockfile.LockFileError(f"note '{card_id}' lacks {', '.join(needed)}", card_id)
+    if not entry["guid"] or not isinstance(entry.get("note_type", ""), str):
+        raise lockfile.LockFileError(f"note '{card_id}' has an empty 'guid' or a bad 'note_type'", card_id)
+    if "renamed_to" in entry:
+        if not isinstance(entry["renamed_to"], str) or not entry["renamed_to"]:
+            raise lockfile.LockFileError(f"note '{card_id}' has a bad 'renamed_to'", card_id)
+        return lockfile.RenamedEntry(entry["renamed_to"], entry["guid"], entry["release"])
+    if not lockfile._is_time(entry["mod"]):
+        raise lockfile.LockFileError(f"note '{card_id}' has a 'mod' out of range", card_id)
+    change = entry["change"]
+    if not change or not all(isinstance(c, str) for c in change):
+        raise lockfile.LockFileError(f"note '{card_id}' has a bad 'change'", card_id)
+    hashes = entry["hashes"]
+    if not all(isinstance(v, str) for v in hashes.values()):
+        raise lockfile.LockFileError(f"note '{card_id}' has a bad 'hashes'", card_id)
+    if lock_format == 1:  # what format 1 did not record, as far as its last change tells
+        entry = {
+            **entry,
+            "added": entry["release"] if change[0] == "added" else 1,
+            "moved": entry["release"] if "deck" in change[1:] else 0,
+        }
+    history = {k: entry.get(k, 0) for k in ("added", "moved", "removed")}
+    if not all(lockfile._is_int(v) and v >= 0 for v in history.values()) or not isinstance(
+        entry.get("origin", ""), str
+    ):
+        raise lockfile.LockFileError(
+            f"note '{card_id}' has a bad 'added', 'moved', 'removed' or 'origin'", card_id
+        )
+    return lockfile.NoteEntry(
+        guid=entry["guid"],
+        note_type=entry.get("note_type", ""),
+        hashes=dict(hashes),
+        mod=entry["mod"],
+        release=entry["release"],
+        change=tuple(change),
+        origin=entry.get("origin", ""),
+        **history,
+    )
+
+
+ENTRY_VALUES = st.sampled_from(
+    [
+        "",
+        "g",
+        "deck",
+        -1,
+        0,
+        5,
+        lockfile.MAX_TIME,
+        True,
+        False,
+        None,
+        [],
+        ["added"],
+        ["changed", "deck"],
+        [1],
+        {},
+        {"a": "x"},
+        {"a": 1},
+    ]
+)
+ENTRY_KEYS = st.sampled_from(
+    [
+        "guid",
+        "hashes",
+        "mod",
+        "release",
+        "change",
+        "renamed_to",
+        "note_type",
+        "added",
+        "moved",
+        "removed",
+        "origin",
+    ]
+)
+VALID = {"guid": "g", "hashes": {"a": "x"}, "mod": 5, "release": 1, "change": ["added"]}
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    entry=st.one_of(
+        st.dictionaries(ENTRY_KEYS, ENTRY_VALUES),
+        st.dictionaries(ENTRY_KEYS, ENTRY_VALUES).map(lambda changes: {**VALID, **changes}),
+        ENTRY_VALUES,
+    ),
+    lock_format=st.sampled_from([1, 2]),
+)
+def test_an_entry_is_read_as_before(entry: Any, lock_format: int) -> None:
+    def outcome(read: Callable[[str, Any, int], object]) -> object:
+        try:
+            return read("c", entry, lock_format)
+        except lockfile.LockFileError as e:
+            return (str(e), e.key)
+
+    assert outcome(lockfile._entry) == outcome(_entry_before)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.lists(st.sampled_from(["<" * 7, "=" * 7, "|" * 7, ">" * 7, "<", " ", "\n", "x", "\r"])).map(
+        "".join
+    )
+)
+def test_conflict_markers_are_found_as_before(text: str) -> None:
+    found = lockfile._CONFLICT.search(text)
+    assert any(run in text for run in lockfile._CONFLICT_RUNS) or found is None
+
+
+def test_each_one_change_to_an_entry_is_read_as_before() -> None:
+    """Every key of a valid entry (and of a renamed one) given each value, or left out."""
+    values, keys = ENTRY_VALUES.elements, ENTRY_KEYS.elements
+    renamed = {"guid": "g", "release": 1, "renamed_to": "b"}
+    full = {**VALID, "note_type": "1", "added": 1, "moved": 0, "removed": 0, "origin": ""}
+    cases = [{**base, key: value} for base in (VALID, full, renamed) for key in keys for value in values]
+    cases += [{k: v for k, v in base.items() if k != key} for base in (full, renamed) for key in base]
+    for entry in cases:
+        for lock_format in (1, 2):
+            try:
+                expected: object = _entry_before("c", entry, lock_format)
+            except lockfile.LockFileError as e:
+                expected = (str(e), e.key)
+            try:
+                got: object = lockfile._entry("c", entry, lock_format)
+            except lockfile.LockFileError as e:
+                got = (str(e), e.key)
+            assert got == expected, (entry, lock_format)

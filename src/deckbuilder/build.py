@@ -459,7 +459,19 @@ def _plan_deck(
     # After load errors the cards are incomplete: what the lock would say of them is noise.
     plan_problems: list[Diagnostic] = problems if cards_valid else []
     released_time = lock.state.built
-    lock.check_guids(inputs, lambda version, card_id: note_guid(identity, version, card_id), plan_problems)
+    # The lock's guids are checked against those of the cards' ids, most of which are made above.
+    made: dict[str, str] = {}
+    if lock.state.notes:
+        made = {
+            card.was[-1] if card.was else card.id: note.default_guid
+            for card, note in zip((rc.card for rc in cards), inputs, strict=True)
+        }
+
+    def guid_for(version: int, card_id: str) -> str:
+        guid = made.get(card_id) if version == spec.note_type_version else None
+        return guid if guid is not None else note_guid(identity, version, card_id)
+
+    lock.check_guids(inputs, guid_for, plan_problems)
     release = lock.plan(
         inputs, nt_inputs, identity, spec.note_type_version, now, plan_problems, checks.digest
     )

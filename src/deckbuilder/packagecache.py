@@ -18,7 +18,7 @@ import sys
 import zlib
 from pathlib import Path
 
-from .package import NoteRecord, PackageContent
+from .package import PackageContent
 from .rendercache import RenderCache
 
 _KIND = "package"
@@ -39,7 +39,8 @@ def inputs_digest(content: PackageContent) -> str | None:
                 if nt.id not in note_types:  # the note type once, in full; then its id
                     note_types.add(nt.id)
                     digest.update(repr(nt).encode())
-                digest.update(repr(_without_note_type(note)).encode())
+                # (The note with its note type's id for the note type, as a plain tuple.)
+                digest.update(repr((note.guid, nt.id, note.fields, note.tags, note.deck, note.mod)).encode())
         elif field.name == "media":
             for name, path in sorted(value.items()):
                 try:
@@ -50,13 +51,6 @@ def inputs_digest(content: PackageContent) -> str | None:
         else:
             digest.update(repr(value).encode())
     return digest.hexdigest()
-
-
-def _without_note_type(note: NoteRecord) -> tuple[object, ...]:
-    return tuple(
-        note.note_type.id if name == "note_type" else value
-        for name, value in zip(note._fields, note, strict=True)
-    )
 
 
 def file_digest(path: Path) -> str | None:
