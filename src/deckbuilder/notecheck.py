@@ -164,47 +164,32 @@ def first_unbalanced(value: str) -> str:
         return ""
     fragment = _CODE.sub("", value)
     if only_plain_tags(fragment):  # most fields: their tags are all an HTML parser would find
-        balance = _Balance()
-        for end, name, slash in _TAG.findall(fragment):
-            if end:
-                balance.end(name)
-            elif not slash:  # <br/>: nothing stays open
-                balance.start(name)
-    else:
-        parser = _TagBalance()
-        parser.feed(fragment)
-        parser.close()
-        balance = parser.balance
-    if balance.problem:
-        return balance.problem
-    unclosed = [n for n in balance.stack if n not in _OPTIONAL_END]
+        # ("/" for an end tag; a <br/> leaves nothing open)
+        return _unbalanced([(end, name) for end, name, slash in _TAG.findall(fragment) if end or not slash])
+    parser = _TagBalance()
+    parser.feed(fragment)
+    parser.close()
+    return _unbalanced(parser.tags)
+
+
+def _unbalanced(tags: list[tuple[str, str]]) -> str:
+    """What is unbalanced in a fragment's tags, each ("/" for an end tag or "", its name)."""
+    stack: list[str] = []
+    for end, name in tags:
+        if name in _VOID_ELEMENTS:
+            continue
+        if not end:
+            stack.append(name)
+            continue
+        while stack and stack[-1] != name and stack[-1] in _OPTIONAL_END:
+            stack.pop()
+        if not stack or stack[-1] != name:
+            return f"has </{name}> without its <{name}>; Anki shows the rest of the card oddly"
+        stack.pop()
+    unclosed = [n for n in stack if n not in _OPTIONAL_END]
     if unclosed:
         return f"leaves <{unclosed[-1]}> open; close it with </{unclosed[-1]}>"
     return ""
-
-
-class _Balance:
-    """Open elements of a fragment, one tag after the other."""
-
-    __slots__ = ("problem", "stack")
-
-    def __init__(self) -> None:
-        self.stack: list[str] = []
-        self.problem = ""
-
-    def start(self, tag: str) -> None:
-        if tag not in _VOID_ELEMENTS:
-            self.stack.append(tag)
-
-    def end(self, tag: str) -> None:
-        if self.problem or tag in _VOID_ELEMENTS:
-            return
-        while self.stack and self.stack[-1] != tag and self.stack[-1] in _OPTIONAL_END:
-            self.stack.pop()
-        if self.stack and self.stack[-1] == tag:
-            self.stack.pop()
-        else:
-            self.problem = f"has </{tag}> without its <{tag}>; Anki shows the rest of the card oddly"
 
 
 class _TagBalance(HTMLParser):
@@ -212,13 +197,13 @@ class _TagBalance(HTMLParser):
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.balance = _Balance()
+        self.tags: list[tuple[str, str]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.balance.start(tag)
+        self.tags.append(("", tag))
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         pass  # <br/>, <img/>: nothing stays open
 
     def handle_endtag(self, tag: str) -> None:
-        self.balance.end(tag)
+        self.tags.append(("/", tag))
