@@ -393,7 +393,8 @@ class _Planner:
                     code="type-changed",
                 )
             )
-        diff = tuple(k for k in hashes if entry.hashes.get(k) != hashes[k])
+        # (Most released notes are unchanged: one comparison of the dicts says so.)
+        diff = () if entry.hashes == hashes else tuple(k for k in hashes if entry.hashes.get(k) != hashes[k])
         if old_id != note.card_id:
             assert old_id is not None
             self.entries[old_id] = RenamedEntry(note.card_id, entry.guid, self.number)
