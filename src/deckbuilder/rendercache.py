@@ -28,7 +28,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .model import Card, Diagnostic, Location
+from .model import Card, Diagnostic, Location, slot_maker
 
 CACHE_DIR_ENV = "DECKBUILDER_CACHE_DIR"
 """Overrides the cache folder (tests, CI)."""
@@ -361,7 +361,7 @@ def _items(cls: type[_T], columns: Any) -> list[_T]:
     if type(count) is not int or len(fields) != len(_CODECS[cls]):
         raise ValueError("not the columns of this model")
     values = [decode(column, count) for (_, decode), column in zip(_CODECS[cls], fields, strict=True)]
-    return list(map(cls, *values))
+    return list(map(_MAKERS[cls], *values))
 
 
 def _only(values: Any, kind: type, count: int | None = None) -> list[Any]:
@@ -395,7 +395,7 @@ def _locations(column: Any, count: int) -> list[Location]:
     paths, rows, lines, columns = column
     _only(paths, str)
     at = [paths[row] for row in _rows(rows, paths, count)]
-    return list(map(Location, at, _only(lines, int, count), _only(columns, int, count)))
+    return list(map(_location_of, at, _only(lines, int, count), _only(columns, int, count)))
 
 
 def _numbers(column: Any, count: int) -> list[dict[str, int]]:
@@ -416,6 +416,9 @@ _BY_TYPE: dict[str, _Codec] = {
     "int": _plain(int),
     "bool": _plain(bool),
 }
+_location_of = slot_maker(Location)
+_MAKERS: dict[type, Callable[..., Any]] = {cls: slot_maker(cls) for cls in (Card, Diagnostic)}
+"""cls(...) of each field's value in order, without a frozen dataclass's slow __init__."""
 _CODECS = {
     # A type this does not know: KeyError at import, not a wrong entry later.
     cls: [_BY_TYPE[str(f.type)] for f in dataclasses.fields(cls)]
