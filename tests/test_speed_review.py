@@ -6,6 +6,11 @@ gives HTML, that HTML must be Markdown's, its lone paragraph unwrapped.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -82,3 +87,44 @@ def test_quick_html_is_markdowns_html(text: str) -> None:
     quick = quick_html(text)
     if quick is not None:
         assert quick == _markdown(text)
+
+
+def _package_with_hash_seed(project: Path, seed: str, cache: Path) -> bytes:
+    env = dict(
+        os.environ, PYTHONHASHSEED=seed, SOURCE_DATE_EPOCH="1700000000", DECKBUILDER_CACHE_DIR=str(cache)
+    )
+    out = project / f"dist-{seed}"
+    build_deck = Path(sys.executable).parent / "build-deck"
+    done = subprocess.run(
+        [str(build_deck), "build", "--no-cache", "--project", str(project), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return (out / "t.apkg").read_bytes()
+
+
+def test_package_bytes_do_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
+    # A cloze front with two cloze fields: genanki's _cloze_cards (and package._genanki_cards,
+    # which copies it) walks a *set* of field names, so the order the cards' ordinals go into
+    # their set, and so the cards' rows and ids, follow the string hash seed (c10 in one field
+    # and c2 in the other share a slot of the set's table).
+    project = tmp_path / "p"
+    (project / "decks").mkdir(parents=True)
+    (project / "cards").mkdir()
+    (project / "templates").mkdir()
+    (project / "decks" / "t.yaml").write_text(
+        "name: T\nidentity: t-deck\ncards:\n  - cards/*.yaml\noutput: t.apkg\n", encoding="utf-8"
+    )
+    (project / "cards" / "a.yaml").write_text(
+        'cards:\n  - {id: a, type: cloze, text: "{{c10::a}}", extra: "{{c2::b}}"}\n'
+        '  - {id: b, type: cloze, text: "{{c2::a}} x", extra: "{{c10::b}} y"}\n',
+        encoding="utf-8",
+    )
+    (project / "templates" / "cloze.front.html").write_text(
+        '<div class="question cloze-text">{{cloze:Text}}</div>{{cloze:Extra}}\n', encoding="utf-8"
+    )
+    packages = {_package_with_hash_seed(project, seed, tmp_path / "cache") for seed in ("0", "1")}
+    assert len(packages) == 1
