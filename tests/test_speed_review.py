@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,17 @@ def test_package_bytes_do_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
     )
     packages = {_package_with_hash_seed(project, seed, tmp_path / "cache") for seed in ("0", "1")}
     assert len(packages) == 1
+
+
+def test_code_spans_do_not_backtrack_exponentially() -> None:
+    # _LINE's code span `{_CODE}*(?!\s){_CODE}{_CODE}*` matches a span's text in as many ways as it
+    # has characters; when the text is not simple after all (here: the '_'), the regex tries every
+    # combination of every span: about 3 s for this 117-character answer, ten times more for each
+    # further span (a deck project is untrusted input: a field can stall the build for hours).
+    text = (
+        "Use `git add -p`, `git commit -v`, `git rebase -i`, `git log -p`, `git show HEAD`, "
+        "`git diff --staged` (see git_help)"
+    )
+    start = time.process_time()
+    assert quick_html(text) is None
+    assert time.process_time() - start < 0.5
