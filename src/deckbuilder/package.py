@@ -170,7 +170,8 @@ def _genanki_cards(model: _Model) -> Callable[[tuple[str, ...]], list[int]]:
     if model.model_type == genanki.Model.CLOZE:
         qfmt = model.templates[0]["qfmt"]
         # A set, iterated as genanki iterates the one it makes alike for each note.
-        replacements = set(_CLOZE_FIELD.findall(qfmt) + _CLOZE_FIELD_OLD.findall(qfmt))
+        # (genanki walks a set: its order, and so the cards' rows, would follow the hash seed)
+        replacements = sorted(set(_CLOZE_FIELD.findall(qfmt) + _CLOZE_FIELD_OLD.findall(qfmt)))
         names = [field["name"] for field in model.fields]
         indexes = [next((i for i, n in enumerate(names) if n == name), -1) for name in replacements]
 

@@ -39,7 +39,9 @@ _LINE = (
     r"(?![-+#>=<\s]|\d+[.)][^\S\n]|\*[^\S\n])"
     rf"(?:(?!(?! )\s){_PLAIN}"  # a plain character, but no space other than ' '
     rf"|(?<!\*)(?:\*\*{_INNER}\*\*|\*{_INNER}\*)(?!\*)"
-    rf"|(?<!`)`{_CODE}*(?!\s){_CODE}{_CODE}*`(?!`)"
+    # A code span with something but spaces in it, read one way only (its characters are no
+    # plain text's: a text with many spans that fails later must not try every way to split them).
+    rf"|(?<!`)`(?=[^\S\n]*[^\s`]){_CODE}+`(?!`)"
     rf"|<{_URL}>)+"
     r"(?<![ :])"
 )
@@ -48,7 +50,7 @@ _TEXT = re.compile(rf"{_LINE}(?:\n{_LINE})*\n*")
 _SPAN = re.compile(rf"`([^`]+)`|\*\*([^*]+)\*\*|\*([^*]+)\*|&lt;({_URL})&gt;")
 _LINK = re.compile(rf"<{_URL}>")
 _ENTITY_LIKE = re.compile(r"&[#A-Za-z0-9]")  # an entity, with or without its ";"
-_BARE_DOMAIN = re.compile(r"\b(?:www|ftp)\.")  # magiclink links these without a scheme
+_BARE_DOMAIN = re.compile(r"\b(?:www|ftp)\.", re.IGNORECASE)  # magiclink links these without a scheme
 
 
 def _span(match: re.Match[str]) -> str:
