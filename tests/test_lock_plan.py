@@ -192,7 +192,13 @@ def test_the_cards_of_each_note_are_those_genanki_makes(notes: list[tuple[int, l
         except Exception:
             return []
 
-    assert [ords for _, ords in card_ordinals(content)] == [genankis(note) for note in records]
+    def seedless(note: NoteRecord, ords: list[int]) -> list[int]:
+        # genanki walks a cloze front's fields as a set: with two cloze fields its order follows
+        # the hash seed, where ours follows their names (test_speed_review holds the bytes to that)
+        return sorted(ords) if note.note_type.id == note_types[-3].id else ords
+
+    ours = [seedless(note, ords) for note, (_, ords) in zip(records, card_ordinals(content), strict=True)]
+    assert ours == [seedless(note, genankis(note)) for note in records]
 
 
 def _no_duplicates_before(pairs: list[tuple[str, object]]) -> dict[str, object]:
