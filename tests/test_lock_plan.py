@@ -194,7 +194,7 @@ def test_the_cards_of_each_note_are_those_genanki_makes(notes: list[tuple[int, l
 
     def seedless(note: NoteRecord, ords: list[int]) -> list[int]:
         # genanki walks a cloze front's fields as a set: with two cloze fields its order follows
-        # the hash seed, where ours follows their names (test_speed_review holds the bytes to that)
+        # the hash seed, where ours follows their names (test_fastpaths holds the bytes to that)
         return sorted(ords) if note.note_type.id == note_types[-3].id else ords
 
     ours = [seedless(note, ords) for note, (_, ords) in zip(records, card_ordinals(content), strict=True)]
