@@ -186,8 +186,10 @@ def test_the_key_changes_with_everything_that_changes_the_html(monkeypatch: pyte
     monkeypatch.setattr(render, "MARKDOWN_EXTENSIONS", [*render.MARKDOWN_EXTENSIONS, "footnotes"])
     assert fingerprint(render.markdown_settings()) != base
     monkeypatch.undo()
-    real_version = rendercache._version
-    monkeypatch.setattr(rendercache, "_version", lambda d: "9.9" if d == "pygments" else real_version(d))
+    real_version = rendercache.installed_version
+    monkeypatch.setattr(
+        rendercache, "installed_version", lambda d, f=None: "9.9" if d == "pygments" else real_version(d, f)
+    )
     assert fingerprint(settings) != base
     cache = RenderCache(Path("/nonexistent-and-unwritable") / "x", base)
     other = RenderCache(Path("/nonexistent-and-unwritable") / "x", fingerprint(settings))
@@ -202,8 +204,8 @@ def test_library_versions_are_importlib_metadatas(tmp_path: Path, monkeypatch: p
     from importlib import metadata
 
     for dist in ("markdown", "pymdown-extensions", "pygments", "pyyaml", "genanki", "anki", "pip"):
-        assert rendercache._version(dist) == metadata.version(dist), dist
-    assert rendercache._version("no-such-library") == "?"
+        assert rendercache.installed_version(dist) == metadata.version(dist), dist
+    assert rendercache.installed_version("no-such-library") == "?"
     # Without importing importlib.metadata (a build would pay for email, zipfile, csv…).
     code = (
         "import sys; from deckbuilder import rendercache; rendercache.fingerprint('s');"
@@ -219,8 +221,8 @@ def test_library_versions_are_importlib_metadatas(tmp_path: Path, monkeypatch: p
         for name in names:
             (folder / name).mkdir(parents=True)
     monkeypatch.setattr(sys, "path", [str(first), str(tmp_path / "missing"), str(second)])
-    assert [rendercache._version(d) for d in ("my-lib", "other-lib", "late")] == ["2.0", "1.5", "3"]
-    assert rendercache._version("bare") == "?"  # no version in the name: importlib.metadata's answer
+    assert [rendercache.installed_version(d) for d in ("my-lib", "other-lib", "late")] == ["2.0", "1.5", "3"]
+    assert rendercache.installed_version("bare") == "?"  # no version in the name: importlib.metadata's answer
 
 
 def test_our_own_code_is_part_of_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

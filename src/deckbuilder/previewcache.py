@@ -17,11 +17,10 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from importlib import metadata
 
 from .notetypes import NoteType
 from .package import NoteRecord
-from .rendercache import RenderCache
+from .rendercache import RenderCache, installed_version, metadata_folders
 
 _KIND = "preview-note"
 _LIBRARIES = ("latex2mathml", "jinja2", "markupsafe")
@@ -39,13 +38,8 @@ Side = tuple[int, bool, str, str]
 
 
 def _versions() -> str:
-    found = []
-    for dist in _LIBRARIES:
-        try:
-            found.append(f"{dist}={metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{dist}=?")
-    return ";".join(found)
+    folders = metadata_folders()
+    return ";".join(f"{dist}={installed_version(dist, folders)}" for dist in _LIBRARIES)
 
 
 class PreviewSides:

@@ -57,13 +57,14 @@ def cache_dir() -> Path:
 def fingerprint(settings: str) -> bytes:
     """What, besides a text, decides what is kept of it: library versions, settings, our code."""
     digest = hashlib.sha256(_SCHEMA.encode())
+    folders = metadata_folders()
     for dist in ("markdown", "pymdown-extensions", "pygments", "pyyaml", "genanki"):
-        digest.update(f"{dist}={_version(dist)};".encode())
+        digest.update(f"{dist}={installed_version(dist, folders)};".encode())
     digest.update(f"python={sys.version};".encode())  # its html.parser: raw HTML and the findings
     import yaml  # with libyaml or without: the same version, other messages
 
     digest.update(f"libyaml={getattr(yaml, '__with_libyaml__', False)};".encode())
-    digest.update(_lexer_plugins().encode("utf-8", "replace"))
+    digest.update(_lexer_plugins(folders).encode("utf-8", "replace"))
     digest.update(settings.encode())
     package = Path(__file__).parent
     for source in sorted(package.glob("*.py")):
@@ -71,13 +72,17 @@ def fingerprint(settings: str) -> bytes:
     return digest.digest()
 
 
-def _version(dist: str) -> str:
+def installed_version(dist: str, folders: dict[str, Path] | None = None) -> str:
     """A library's installed version, as importlib.metadata gives it, read from the name of its
-    metadata folder: importing importlib.metadata (email, zipfile, csv…) would cost a build more
-    than the rest of the fingerprint."""
-    version = _installed().get(_normalized(dist))
-    if version:
-        return version
+    metadata folder (`folders`: metadata_folders(), found once for several libraries):
+    importing importlib.metadata (email, zipfile, csv…) would cost a build more than the rest
+    of the fingerprint."""
+    folder = (metadata_folders() if folders is None else folders).get(_normalized(dist))
+    if folder is not None:
+        version = folder.stem.partition("-")[2]
+        version = version.partition("-")[0] if folder.suffix == ".egg-info" else version
+        if version:
+            return version
     from importlib import metadata  # a library installed without a version in its folder's name
 
     try:
@@ -86,34 +91,10 @@ def _version(dist: str) -> str:
         return "?"
 
 
-def _installed() -> dict[str, str]:
-    """The version of each library by its normalized name ("" where its folder's name has none):
-    the first `.dist-info` or `.egg-info` folder of it on sys.path, the one importlib.metadata
-    reads (a wheel's folder is `name-version.dist-info`)."""
-    found: dict[str, str] = {}
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        here: dict[str, str] = {}
-        for name in names:
-            stem, dot, suffix = name.rpartition(".")
-            if dot and suffix in ("dist-info", "egg-info"):
-                project, _, version = stem.partition("-")
-                here.setdefault(
-                    _normalized(project), version.partition("-")[0] if suffix == "egg-info" else version
-                )
-        found = here | found  # an earlier folder of sys.path wins
-    return found
-
-
-def _lexer_plugins() -> str:
-    """The Pygments lexers other installed libraries add (Pygments finds them by entry point):
-    a fenced block in their language is highlighted only while they are installed. Each
-    library's first metadata folder on sys.path counts, as for importlib.metadata."""
-    found = []
-    seen: set[str] = set()
+def metadata_folders() -> dict[str, Path]:
+    """Each installed library's `.dist-info` or `.egg-info` folder by its normalized name: the
+    first on sys.path, the one importlib.metadata reads (a wheel's is `name-version.dist-info`)."""
+    found: dict[str, Path] = {}
     for entry in sys.path:
         try:
             names = sorted(os.listdir(entry or "."))
@@ -121,16 +102,22 @@ def _lexer_plugins() -> str:
             continue
         for name in names:
             stem, dot, suffix = name.rpartition(".")
-            project = _normalized(stem.partition("-")[0])
-            if not dot or suffix not in ("dist-info", "egg-info") or project in seen:
-                continue
-            seen.add(project)
-            try:
-                text = Path(entry or ".", name, "entry_points.txt").read_text("utf-8", "replace")
-            except OSError:
-                continue
-            if "pygments.lexers" in text:
-                found.append(f"{name}\0{text}")
+            if dot and suffix in ("dist-info", "egg-info"):
+                found.setdefault(_normalized(stem.partition("-")[0]), Path(entry or ".", name))
+    return found
+
+
+def _lexer_plugins(folders: dict[str, Path]) -> str:
+    """The Pygments lexers other installed libraries add (Pygments finds them by entry point):
+    a fenced block in their language is highlighted only while they are installed."""
+    found = []
+    for _, folder in sorted(folders.items()):
+        try:
+            text = (folder / "entry_points.txt").read_text("utf-8", "replace")
+        except OSError:
+            continue
+        if "pygments.lexers" in text:
+            found.append(f"{folder.name}\0{text}")
     return "\n".join(found)
 
 
