@@ -33,20 +33,20 @@ def markdown(plan: DeckPlan) -> str:
     for change in release.changes:
         question = question_of(change.card_id)
         if change.kind == "added":
-            groups["added"].append(f"- `{change.card_id}` {question}")
+            groups["added"].append(f"- {_code(change.card_id)} {question}")
         elif change.kind == "changed" and change.what == ("deck",) and change.card_id in moves.renamed_ids:
             only_renamed += 1
         elif change.kind == "changed":
-            groups["changed"].append(f"- `{change.card_id}` {question} ({_parts(change.what)})")
+            groups["changed"].append(f"- {_code(change.card_id)} {question} ({_parts(change.what)})")
         elif change.kind == "renamed":
             old, *parts = change.what
             detail = f"; {_parts(parts)} changed" if [p for p in parts if p != "ID"] else ""
-            groups["renamed"].append(f"- `{old}` → `{change.card_id}` {question}{detail}")
+            groups["renamed"].append(f"- {_code(old)} → {_code(change.card_id)} {question}{detail}")
         else:
             removed_ids.append(change.card_id)
-            groups["removed"].append(f"- `{change.card_id}`")
+            groups["removed"].append(f"- {_code(change.card_id)}")
     title = f"{plan.label}, {day}" if plan.draft else f"{plan.label} ({day})"
-    lines = [f"# {spec.name} — {title}", ""]
+    lines = [f"# {_text(spec.name)} — {title}", ""]
     if plan.draft:
         lines += [
             f"A draft of release {release.number}, for trying in your own Anki: importing it, and "
@@ -56,7 +56,7 @@ def markdown(plan: DeckPlan) -> str:
         ]
     lines += [
         f"{len(plan.content.notes)} notes, {plan.card_count} cards, "
-        f"{len(plan.content.media)} media files in `{spec.output}`.",
+        f"{len(plan.content.media)} media files in {_code(spec.output)}.",
         "",
         "Import the package over your copy with Anki's default options: changed notes are "
         "updated, your reviews and scheduling are kept, and notes you edited yourself are left "
@@ -94,7 +94,7 @@ def markdown(plan: DeckPlan) -> str:
             *_moves_by_deck(moved_ids, plan),
         ]
     if release.retired_note_types:
-        search = " OR ".join(f'note:"{name}"' for name in release.retired_note_types)
+        search = " OR ".join(_note_type_search(name) for name in release.retired_note_types)
         lines += [
             "",
             "## Note types replaced",
@@ -120,7 +120,7 @@ def markdown(plan: DeckPlan) -> str:
         ]
     if release.note_type_changes:
         lines += ["", "## Note types (templates or styling updated)", ""]
-        lines += [f"- {name}" for name in release.note_type_changes]
+        lines += [f"- {_text(name)}" for name in release.note_type_changes]
     if not any(groups.values()) and not only_renamed and not release.note_type_changes:
         lines += ["", "No changes."]
     lines += _earlier_releases(plan)
@@ -137,10 +137,10 @@ def _renames(renames: Sequence[tuple[str, str]], emptied: Sequence[str], skipped
         "Rename, then type the whole new name (Anki makes the parent decks it needs). The "
         "import then puts the new cards beside your old ones.",
         "",
-        *(f"- `{old}` → `{new}`" for old, new in renames),
+        *(f"- {_code(old)} → {_code(new)}" for old, new in renames),
     ]
     if emptied:
-        listed = ", ".join(f"`{name}`" for name in emptied)
+        listed = ", ".join(map(_code, emptied))
         wait = (
             " On an earlier release than the last, delete them only once you have moved the cards "
             'listed under "Coming from an earlier release".'
@@ -165,15 +165,48 @@ def _renames(renames: Sequence[tuple[str, str]], emptied: Sequence[str], skipped
             "(the search leaves out its children), select all, Change Deck to the subdeck named, "
             "then delete the old, empty subdeck:",
             "",
-            *(f"- `{new}`: `{_own_cards(old)}`" for old, new in moves),
+            *(f"- {_code(new)}: {_code(_own_cards(old))}" for old, new in moves),
         ]
     return lines
 
 
 def _own_cards(deck: str) -> str:
-    """Anki's search for a deck's cards but not its children's: `*`, `_`, `"` and `\\` escaped."""
-    name = re.sub(r'([\\"*_])', r"\\\1", deck)
+    """Anki's search for a deck's cards but not its children's."""
+    name = _search_value(deck)
     return f'"deck:{name}" -"deck:{name}::*"'
+
+
+def _note_type_search(name: str) -> str:
+    """Anki's search for the notes of a note type (its name holds the deck's name: any text).
+    Anki drops double quotes from a note type's name when it imports one."""
+    return f'note:"{_search_value(name.replace(chr(34), ""))}"'
+
+
+def _search_value(text: str) -> str:
+    """Text as Anki's search matches it literally: `*`, `_`, `"` and `\\` escaped."""
+    return re.sub(r'([\\"*_])', r"\\\1", text)
+
+
+def _code(text: str) -> str:
+    """Markdown code showing `text` as it is, whatever backticks it holds (CommonMark's rule,
+    which Python-Markdown follows: a run of backticks longer than any inside, and a space
+    inside each end when the text begins or ends with a backtick)."""
+    fence = "`" * (max(map(len, _BACKTICKS.findall(text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+_BACKTICKS = re.compile("`+")
+_MARKUP = re.compile(r"[\\`*_\[\]<&~]")
+_ESCAPES = {"<": "&lt;", "&": "&amp;", "~": "&#126;"}
+
+
+def _text(text: str) -> str:
+    """Running Markdown text that shows `text` as it is: a card's words, a deck's name (a
+    project's text, which may hold what GitHub's Markdown or HTML would act on: emphasis,
+    links, images, tags). Backslash escapes where both CommonMark and Python-Markdown take
+    them, character references for the rest."""
+    return _MARKUP.sub(lambda m: _ESCAPES.get(m[0]) or "\\" + m[0], text)
 
 
 def release_stamp(number: int, draft: bool, when: int, homepage: str) -> str:
@@ -223,14 +256,14 @@ def _earlier_releases(plan: DeckPlan) -> list[str]:
         if not todo:
             lines.append("- Nothing else to do.")
         if todo.replaced_note_types:
-            search = " OR ".join(f'note:"{name}"' for name in todo.replaced_note_types)
+            search = " OR ".join(_note_type_search(name) for name in todo.replaced_note_types)
             lines.append(
-                f"- Note types replaced since: search `{search}`, then delete or suspend those "
+                f"- Note types replaced since: search {_code(search)}, then delete or suspend those "
                 "notes once the new cards have taken over."
             )
         if todo.removed:
             search = " OR ".join(f'"ID:{card_id}"' for card_id in todo.removed)
-            lines.append(f"- Removed since: search `{search}`, then delete or suspend them.")
+            lines.append(f"- Removed since: search {_code(search)}, then delete or suspend them.")
         if todo.moved:
             lines.append(
                 "- Moved to another subdeck since: search each line's notes, select the cards and "
@@ -249,7 +282,7 @@ def _moves_by_deck(card_ids: Sequence[str], plan: DeckPlan) -> list[str]:
     lines = []
     for deck, ids in by_deck.items():
         search = " OR ".join(f'"ID:{card_id}"' for card_id in ids)
-        lines.append(f"- `{deck}`: `{search}`")
+        lines.append(f"- {_code(deck)}: {_code(search)}")
     return lines
 
 
@@ -262,5 +295,6 @@ def _parts(parts: Sequence[str]) -> str:
 
 
 def _short(text: str, limit: int = 80) -> str:
-    text = text.replace("`", "'")
-    return f"— {text[: limit - 1]}…" if len(text) > limit else (f"— {text}" if text else "")
+    if len(text) > limit:
+        return f"— {_text(text[: limit - 1])}…"
+    return f"— {_text(text)}" if text else ""
