@@ -143,3 +143,45 @@ def test_code_spans_do_not_backtrack_exponentially() -> None:
     start = time.process_time()
     assert quick_html(text) is None
     assert time.process_time() - start < 0.5
+
+
+_FIELD_TOKENS = st.one_of(
+    _TOKENS,
+    st.sampled_from(
+        [
+            "{{c1::",
+            "{{c2::",
+            "}}",
+            "{",
+            "}",
+            "::",
+            "<",
+            "<b>",
+            "</b>",
+            "<script>",
+            "<my-tag>",
+            "on",
+            "=",
+            "`<i>`",
+        ]
+    ),
+    # Whole spans, so that most texts are simple and have tags.
+    st.sampled_from(["*a*", "**b c**", "*é*", "` x `", "`<p onload=x>`", "`{{c1::a}}`", " word "]),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_FIELD_TOKENS, min_size=1, max_size=12).map("".join))
+def test_simple_htmls_findings_are_the_scans(text: str) -> None:
+    # FieldChecks.learn_simple takes quick_html's HTML for having no findings but cloze markup,
+    # without scanning it: the scans must find exactly that.
+    from deckbuilder.cardcache import NOTHING, FieldChecks, findings
+
+    quick = quick_html(text)
+    if quick is None:
+        return
+    checks = FieldChecks()
+    checks.learn_simple([quick])
+    assert checks.of(quick) == findings(quick)
+    if "{{c" not in quick:
+        assert findings(quick) is NOTHING

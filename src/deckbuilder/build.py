@@ -296,6 +296,7 @@ def _render(
     ]
     renderer.convert_ahead(misses, cache, default_workers() if workers is None else workers)
     del misses
+    checks.learn_simple(renderer.quick_htmls)
     rendered = {}
     for path, cards in project.card_files.items():
         done = []

@@ -20,7 +20,7 @@ import hashlib
 import itertools
 import json
 import operator
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from typing import NamedTuple, TypeVar
 
 from .activecontent import scripts_in
@@ -88,6 +88,12 @@ class FieldChecks:
         """The findings of a field's HTML."""
         self.digest: Callable[[str], str] = self._digests.__getitem__
         """The lock's digest of a note's part (a field's HTML, its tags, deck…)."""
+
+    def learn_simple(self, htmls: Iterable[str]) -> None:
+        """Learn the findings of HTML quick_html wrote, without scanning it: its tags are plain
+        formatting elements' and links to web pages, each closed where it opens (quickhtml.py),
+        so a field's findings can only be cloze markup, and only where "{{c" is."""
+        self._known.update(dict.fromkeys([html for html in htmls if "{{c" not in html], NOTHING))
 
     def found_any(self, rendered: RenderedCard) -> bool:
         """Whether any field of the card has a finding."""

@@ -277,6 +277,11 @@ class MarkdownRenderer:
             if text is not None and text in converted:
                 return
 
+    @property
+    def quick_htmls(self) -> Iterable[str]:
+        """The HTML quick_html wrote for the texts found simple ahead (until conversions are forgotten)."""
+        return self._quick.values()
+
     def finish(self) -> None:
         """Wait for the texts converted ahead that no card asked for (and for the workers)."""
         self._take_converted()
