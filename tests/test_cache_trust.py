@@ -165,8 +165,8 @@ def test_note_check_cards_a_note_type_cannot_have_are_not_trusted(
     assert outcome(root, tmp_path / "cold")[0] == 0
 
     def with_cards(value: str) -> str:  # the note's key and row as they are, its cards forged
-        keys, _, rows = json.loads(value)
-        return json.dumps([keys, forged, rows])
+        stamp, keys, _, rows = json.loads(value)
+        return json.dumps([stamp, keys, forged, rows])
 
     assert rewrite(render_cache_dir, _is_note_checks_entry, with_cards) == 1
     warm = outcome(root, tmp_path / "warm")

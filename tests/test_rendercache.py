@@ -69,12 +69,13 @@ def test_cached_builds_are_the_same_bytes(released: Path, tmp_path: Path, render
 
 def card_entries(cache_folder: Path) -> dict[bytes, list[object]]:
     """The card cache's entries (cardcache.py), one per card file: JSON lists of each card's
-    digest, each kept card's fields' HTML, their lock digests and their findings."""
+    digest, each kept card's fields' HTML, their lock digests, their findings and the digest of
+    the card file's bytes."""
     found = {}
     for key, value in entries(cache_folder).items():
         with contextlib.suppress(ValueError):
             decoded = json.loads(value)
-            if isinstance(decoded, list) and len(decoded) == 4 and isinstance(decoded[-1], dict):
+            if isinstance(decoded, list) and len(decoded) == 5 and isinstance(decoded[3], dict):
                 found[key] = decoded
     return found
 
@@ -95,11 +96,11 @@ def test_a_hit_is_used_and_a_damaged_entry_is_not(
     card_key, card = next(
         (k, c) for k, c in card_entries(render_cache_dir).items() if 'class="highlight"' in str(c[1])
     )
-    digests, htmls, lock, found = card
+    digests, htmls, lock, found, stamp = card
     assert isinstance(htmls, list)
     forged_htmls = [h.replace('class="highlight"', 'class="highlight from-the-card-cache"') for h in htmls]
     # A consistent entry is what the cache serves: proof the card entry is read.
-    forge(render_cache_dir, card_key, json.dumps([digests, forged_htmls, lock, found]))
+    forge(render_cache_dir, card_key, json.dumps([digests, forged_htmls, lock, found, stamp]))
     assert "from-the-card-cache" in note_text(package(released, tmp_path / "card-hit"), tmp_path)
     with sqlite3.connect(render_cache_dir / "render.sqlite") as db:
         db.execute("DELETE FROM entries WHERE key = ?", (card_key,))
@@ -633,6 +634,9 @@ FOREIGN_CARD_ENTRIES: dict[str, Callable[[list[object]], str]] = {
     "not a list": lambda e: '{"not": "ours"}',
     "not JSON": lambda e: "nope",
     "three parts": lambda e: json.dumps(e[:3]),
+    "four parts (the layout before the card file's digest)": lambda e: json.dumps(e[:4]),
+    "a part more": lambda e: json.dumps([*e, ""]),
+    "the card file's digest not text": lambda e: _with(e, 4, None),
     "a field short": lambda e: _with(e, 1, e[1][:-1]),  # type: ignore[index]
     "a digest short": lambda e: _with(e, 2, e[2][:-1]),  # type: ignore[index]
     "a kept card more": lambda e: _with(e, 0, [*e[0], "f" * 32]),  # type: ignore[misc]
@@ -984,30 +988,32 @@ def test_a_foreign_note_check_entry_is_not_trusted(
     for key, value in entries(render_cache_dir).items():
         with contextlib.suppress(ValueError):
             entry = json.loads(value)
-            if isinstance(entry, list) and len(entry) == 3 and entry[1:] == [[[0]], [-1, 0]]:
+            if isinstance(entry, list) and len(entry) == 4 and entry[2:] == [[[0]], [-1, 0]]:
                 kept[key] = entry
     # The card file's notes: genanki's cards of the one that passed, none for the one that did not.
     assert len(kept) == 1
-    ((key, (keys, _, _)),) = kept.items()
+    ((key, (stamp, keys, _, _)),) = kept.items()
     checks = counting(monkeypatch, build, "check_note")
     assert run("--project", root, "--check").stderr == first.stderr
     assert len(checks) == 1  # the note that did not pass
-    forge(render_cache_dir, key, json.dumps([keys, [[0]], [0, 0]]))
+    forge(render_cache_dir, key, json.dumps([stamp, keys, [[0]], [0, 0]]))
     checks.clear()
     assert "shows nothing" not in run("--project", root, "--check").stderr  # served: it is read
     assert checks == []
     for forged in (
-        [keys, [[0]], [0, "0"]],
-        [keys, [[0]], [0]],
-        [keys, [[0]], [0, 0, 0]],
-        [keys, [[0]], [0, 1]],
-        [keys, [[0]], [0, -2]],
-        [keys, [[]], [0, 0]],
-        [keys, [["0"]], [0, 0]],
-        [keys, [0], [0, 0]],
-        [[*keys[:1], 1], [[0]], [0, 0]],
-        [keys[:1], [[0]], [0, 0]],
-        [keys, [[0]], [0, 0], []],
+        [stamp, keys, [[0]], [0, "0"]],
+        [stamp, keys, [[0]], [0]],
+        [stamp, keys, [[0]], [0, 0, 0]],
+        [stamp, keys, [[0]], [0, 1]],
+        [stamp, keys, [[0]], [0, -2]],
+        [stamp, keys, [[]], [0, 0]],
+        [stamp, keys, [["0"]], [0, 0]],
+        [stamp, keys, [0], [0, 0]],
+        [stamp, [*keys[:1], 1], [[0]], [0, 0]],
+        [stamp, keys[:1], [[0]], [0, 0]],
+        [stamp, keys, [[0]], [0, 0], []],
+        [keys, [[0]], [0, 0]],  # the layout before the stamp
+        [None, keys, [[0]], [0, 0]],
         keys,
         {},
     ):

@@ -9,7 +9,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ParamSpec, TypeGuard, TypeVar
@@ -287,7 +287,7 @@ def _render(
 ) -> dict[str, tuple[RenderedCard, ...]]:
     """Every card file's cards rendered: from the card cache, or converted (and then kept)."""
     kept = CardCache(cache, checks, str(renderer.root))
-    hits = kept.lookup(project.card_files)
+    hits = kept.lookup(project.card_files, project.card_file_digests)
     misses = [
         card
         for path, cards in project.card_files.items()
@@ -517,7 +517,9 @@ def _plan_deck(
         media={name: media.files[name] for name in sorted(used)},
         timestamp=release.time,
     )
-    checked = _CheckedNotes(cache, cards, content.notes, checks.digest, str(root / spec.location.path))
+    checked = _CheckedNotes(
+        cache, cards, content.notes, checks.digest, str(root / spec.location.path), checks.card_files
+    )
     all_ords = []
     same_ords: dict[tuple[int, ...], list[int]] = {}  # most notes have the same cards: one list
     for index, ((note, ords), rc) in enumerate(zip(card_ordinals(content, checked.ords), cards, strict=True)):
@@ -543,6 +545,10 @@ class _CheckedNotes:
     and the cards of each one that passed. Only a note whose key is in its file's entry is taken
     from it, so a changed card is checked again by itself; a note with problems is never kept,
     so its problems are found (and located) afresh.
+
+    An entry also holds a digest of the card file's bytes and the note types (its stamp): an
+    entry made from the same bytes holds the keys of these very notes, but for cards with an
+    image (their HTML follows image files), whose keys are worked out again.
     """
 
     def __init__(
@@ -552,31 +558,34 @@ class _CheckedNotes:
         notes: tuple[NoteRecord, ...],
         digest_of: Callable[[str], str],
         deck: str = "",
+        card_files: Mapping[str, tuple[str, list[str]]] | None = None,
     ) -> None:
-        """`deck`: where the deck file is (with the project's folder), naming its entries."""
+        """`deck`: where the deck file is (with the project's folder), naming its entries.
+        `card_files`: FieldChecks.card_files, what the card cache learnt of each card file."""
         self._cache = cache
         self._keys: list[str] = []
         self._files: dict[str, list[int]] = {}
         """The indexes of each card file's notes, by its entry's name."""
+        self._stamps: dict[str, str] = {}
+        """Each entry's stamp ("" where the card file's bytes are not known)."""
         self._stale: set[str] = set()
         """Entries that do not hold their file's notes as they are now."""
         self._passed: dict[int, list[int]] = {}
         """Notes that passed in this build (not taken from an entry)."""
         self.ords: dict[int, list[int]] = {}
-        """Genanki's card ordinals of each note that passed before, by index."""
+        """Genanki's cards of each note that passed before, by index."""
         if cache is None:
             return
         note_types: dict[int, str] = {}
-        for note in notes:
-            nt = note.note_type
-            if nt.id not in note_types:
-                inputs = json.dumps([[t.front for t in nt.templates], nt.kind.fields, nt.kind.cloze])
-                note_types[nt.id] = hashlib.sha256(inputs.encode()).hexdigest()
-        keys = self._keys
-        path = None
-        indexes: list[int] = []
-        for index, (rc, note) in enumerate(zip(cards, notes, strict=True)):
-            card = rc.card
+        kinds = []
+        for nt in {id(note.note_type): note.note_type for note in notes}.values():
+            inputs = json.dumps([[t.front for t in nt.templates], nt.kind.fields, nt.kind.cloze])
+            note_types[nt.id] = hashlib.sha256(inputs.encode()).hexdigest()
+            kinds.append((nt.kind.type, note_types[nt.id]))
+        types = json.dumps(sorted(kinds))
+
+        def key_of(index: int) -> str:
+            card, note = cards[index].card, notes[index]
             tagged = "1" if note.tags else "0"
             key = "\0".join(
                 (
@@ -584,19 +593,40 @@ class _CheckedNotes:
                     card.type,
                     card.id,
                     tagged,
-                    *map(digest_of, rc.fields.values()),
+                    *map(digest_of, cards[index].fields.values()),
                     card.text,
                 )
             )
             # Its digest, not its text: the entries would hold a copy of the deck's texts.
-            keys.append(hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32])
-            if card.location.path != path:  # a card file's cards come one after the other
-                path = card.location.path
+            return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+        paths: dict[str, str] = {}
+        path = None
+        indexes: list[int] = []
+        for index, rc in enumerate(cards):
+            if rc.card.location.path != path:  # a card file's cards come one after the other
+                path = rc.card.location.path
                 indexes = self._files.setdefault(f"{deck}\0{path}", [])
+                paths[f"{deck}\0{path}"] = path
             indexes.append(index)
+        keys = self._keys = [""] * len(cards)
         kept = cache.lookup(self._files, "note-checks")
         for name, indexes in self._files.items():
-            found, same = _file_ords(kept.get(name, ""), [keys[index] for index in indexes])
+            read, digests = (card_files or {}).get(paths[name], ("", []))
+            stamp = ""
+            if read and len(digests) == len(indexes):
+                stamp = hashlib.sha256(f"{read}\0{types}".encode("utf-8", "surrogatepass")).hexdigest()
+            self._stamps[name] = stamp
+            entry = _decode_checks(kept.get(name, ""))
+            if entry is not None and stamp and entry[0] == stamp and len(entry[1]) == len(indexes):
+                # The same bytes and note types: the entry's keys are these notes', but for
+                # cards with an image.
+                for index, key, card_digest in zip(indexes, entry[1], digests, strict=True):
+                    keys[index] = key if card_digest else key_of(index)
+            else:
+                for index in indexes:
+                    keys[index] = key_of(index)
+            found, same = _file_ords(entry, [keys[index] for index in indexes])
             if not same:
                 self._stale.add(name)
             for i, ords in found.items():
@@ -619,7 +649,8 @@ class _CheckedNotes:
                 table: dict[tuple[int, ...], int] = {}
                 passed = [self.ords.get(index) or self._passed.get(index) for index in indexes]
                 rows = [-1 if ords is None else table.setdefault(tuple(ords), len(table)) for ords in passed]
-                entries[name] = json.dumps([[self._keys[index] for index in indexes], list(table), rows])
+                keys = [self._keys[index] for index in indexes]
+                entries[name] = json.dumps([self._stamps[name], keys, list(table), rows])
         self._cache.store(entries, "note-checks")
 
 
@@ -634,28 +665,39 @@ def _are_ords(ords: object) -> TypeGuard[list[int]]:
     )
 
 
-def _file_ords(kept: str, keys: list[str]) -> tuple[dict[int, list[int]], bool]:
-    """Genanki's cards of each note (by its index in `keys`) that a card file's entry says
-    passed, and whether the entry holds these very notes ({}, False for what is no entry).
+_ChecksEntry = tuple[str, list[str], list[list[int]], list[int]]
 
-    An entry: the notes' keys, the distinct cards of the notes that passed, and each note's row
-    among them (-1 for one that did not pass)."""
+
+def _decode_checks(kept: str) -> _ChecksEntry | None:
+    """A card file's entry of checked notes: its stamp, the notes' keys, the distinct cards of
+    the notes that passed and each note's row among them (-1 for one that did not pass); None
+    for what is no such entry."""
     try:
-        entry = json.loads(kept)
+        entry = json.loads(kept) if kept else None
     except (ValueError, RecursionError):
-        return {}, False
-    if type(entry) is not list or len(entry) != 3:
-        return {}, False
-    their_keys, table, rows = entry
+        return None
+    if type(entry) is not list or len(entry) != 4:
+        return None
+    stamp, their_keys, table, rows = entry
     if (
-        not (type(their_keys) is type(table) is type(rows) is list)
+        type(stamp) is not str
+        or not (type(their_keys) is type(table) is type(rows) is list)
         or len(their_keys) != len(rows)
         or not set(map(type, their_keys)) <= {str}
         or not set(map(type, rows)) <= {int}
         or not all(_are_ords(ords) for ords in table)
         or (rows and not (min(rows) >= -1 and max(rows) < len(table)))
     ):
+        return None
+    return stamp, their_keys, table, rows
+
+
+def _file_ords(entry: _ChecksEntry | None, keys: list[str]) -> tuple[dict[int, list[int]], bool]:
+    """Genanki's cards of each note (by its index in `keys`) that a card file's entry says
+    passed, and whether the entry holds these very notes ({}, False for no entry)."""
+    if entry is None:
         return {}, False
+    _, their_keys, table, rows = entry
     if their_keys == keys:
         return {index: table[row] for index, row in enumerate(rows) if row >= 0}, True
     passed = {key: table[row] for key, row in zip(their_keys, rows, strict=True) if row >= 0}

@@ -88,6 +88,10 @@ class FieldChecks:
         """The findings of a field's HTML."""
         self.digest: Callable[[str], str] = self._digests.__getitem__
         """The lock's digest of a note's part (a field's HTML, its tags, deck…)."""
+        self.card_files: dict[str, tuple[str, list[str]]] = {}
+        """What the card cache learnt of each card file (by path): the digest of the bytes its
+        cards were loaded from ("" if not known), and each card's digest, "" for a card with an
+        image (the only cards whose HTML is not a function of their texts)."""
 
     def learn_simple(self, htmls: Iterable[str]) -> None:
         """Learn the findings of HTML quick_html wrote, without scanning it: its tags are plain
@@ -115,6 +119,8 @@ class CardCache:
         """Each card file's cards' digests ("" for a card with an image)."""
         self._same: set[str] = set()
         """Card files whose entry holds these very cards: nothing to write."""
+        self._stamps: dict[str, str] = {}
+        """The digest of each card file's bytes its cards come from (see lookup), kept in its entry."""
 
     @staticmethod
     def source(card: Card) -> str | None:
@@ -125,21 +131,36 @@ class CardCache:
         # Any text's image is in the joined texts (which may make one up across two: a miss, never a hit).
         return None if has_images(source) else source
 
-    def lookup(self, card_files: Mapping[str, tuple[Card, ...]]) -> dict[str, dict[int, dict[str, str]]]:
+    def lookup(
+        self, card_files: Mapping[str, tuple[Card, ...]], stamps: Mapping[str, str] | None = None
+    ) -> dict[str, dict[int, dict[str, str]]]:
         """The fields' HTML of each card (by card file, then index) an entry holds; their
-        findings and digests are learnt."""
+        findings and digests are learnt.
+
+        `stamps`: a digest of the bytes each card file's cards were loaded from
+        (Project.card_file_digests). An entry made from the same bytes holds the digests of
+        these very cards: they are not worked out again, but for its cards it did not keep."""
         if self._cache is None:
             return {}
+        stamps = stamps or {}
         hits: dict[str, dict[int, dict[str, str]]] = {}
         for rel, cards in card_files.items():
             if not cards:
                 continue
-            digests = self._digests[rel] = [_digest(self.source(card)) for card in cards]
+            stamp = self._stamps[rel] = stamps.get(rel, "")
             name = self._name(rel)
             value = self._cache.lookup([name], _KIND).get(name)  # one file at a time: not all held
             entry = _decode(value) if value is not None else None
+            if entry is not None and stamp and entry[4] == stamp and len(entry[0]) == len(cards):
+                digests = list(entry[0])
+                for index in [index for index, d in enumerate(digests) if not d]:
+                    digests[index] = _digest(self.source(cards[index]))
+            else:
+                digests = [_digest(self.source(card)) for card in cards]
+            self._digests[rel] = digests
+            self._checks.card_files[rel] = (stamp, digests)
             if entry is not None:
-                hits[rel] = self._hits(digests, *entry)
+                hits[rel] = self._hits(digests, *entry[:4])
                 if entry[0] == digests:
                     self._same.add(rel)
         return hits
@@ -189,8 +210,9 @@ class CardCache:
                 htmls += [rc.fields[name] for name in TEXT_FIELDS]
         found = {str(at): list(f) for at, f in enumerate(map(self._checks.of, htmls)) if f != NOTHING}
         lock = [self._checks.digest(html) for html in htmls]
+        stamp = self._stamps.get(rel, "")
         self._cache.store(
-            {self._name(rel): json.dumps([digests, htmls, lock, found], ensure_ascii=False)}, _KIND
+            {self._name(rel): json.dumps([digests, htmls, lock, found, stamp], ensure_ascii=False)}, _KIND
         )
 
     def _name(self, rel: str) -> str:
@@ -207,17 +229,20 @@ def _digest(source: str | None) -> str:
     return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _decode(value: str) -> tuple[list[str], list[str], list[str], dict[int, Findings]] | None:
+def _decode(value: str) -> tuple[list[str], list[str], list[str], dict[int, Findings], str] | None:
     """What `keep` wrote (each card's digest, each kept card's fields' HTML and their digests,
-    the findings that are not NOTHING by field), or None for anything else."""
+    the findings that are not NOTHING by field, the digest of the card file's bytes or ""), or
+    None for anything else."""
     try:
         entry = json.loads(value)
     except (ValueError, RecursionError):
         return None
-    if type(entry) is not list or len(entry) != 4:
+    if type(entry) is not list or len(entry) != 5:
         return None
-    digests, htmls, lock, sparse = entry
-    if not (type(digests) is type(htmls) is type(lock) is list and type(sparse) is dict):
+    digests, htmls, lock, sparse, stamp = entry
+    if not (
+        type(digests) is type(htmls) is type(lock) is list and type(sparse) is dict and type(stamp) is str
+    ):
         return None
     kept = len(digests) - digests.count("")
     if len(htmls) != _N * kept or len(lock) != len(htmls) or not _strings(digests, htmls, lock):
@@ -230,7 +255,7 @@ def _decode(value: str) -> tuple[list[str], list[str], list[str], dict[int, Find
         if not (type(scripts) is type(unbalanced) is type(odd_tags) is str and type(cloze) is bool):
             return None
         found[int(at)] = Findings(scripts, unbalanced, cloze, odd_tags)
-    return digests, htmls, lock, found
+    return digests, htmls, lock, found, stamp
 
 
 def _strings(*lists: list[object]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import itertools
+import operator
 import os
 import re
 import unicodedata
@@ -564,6 +565,7 @@ def load_project(
 
     card_files: dict[str, tuple[Card, ...]] = {}
     deck_files: dict[str, tuple[str, ...]] = {}
+    digests: dict[str, str] = {}
     pool = CardFilePool(load_card_file, _to_parse(root, decks, cache) if workers > 1 else [], workers)
     for deck in decks:
         chosen: dict[str, None] = {}
@@ -598,7 +600,7 @@ def load_project(
                 card_files[rel] = ()
                 continue
             try:
-                card_files[rel] = _load_card_file(root / rel, rel, problems, cache, pool)
+                card_files[rel] = _load_card_file(root / rel, rel, problems, cache, pool, digests)
             except OSError as e:
                 problems.append(
                     Diagnostic(Location(rel, 0), f"cannot be read: {e.strerror or e}", code="file-unreadable")
@@ -616,7 +618,11 @@ def load_project(
         - card_files.keys()
     )
     return Project(
-        decks=tuple(decks), card_files=card_files, deck_files=deck_files, unused_card_files=tuple(unused)
+        decks=tuple(decks),
+        card_files=card_files,
+        deck_files=deck_files,
+        unused_card_files=tuple(unused),
+        card_file_digests=digests,
     )
 
 
@@ -646,9 +652,15 @@ def _cache_key(rel: str, raw: bytes) -> str:
 
 
 def _load_card_file(
-    path: Path, rel: str, problems: list[Diagnostic], cache: RenderCache | None, pool: CardFilePool
+    path: Path,
+    rel: str,
+    problems: list[Diagnostic],
+    cache: RenderCache | None,
+    pool: CardFilePool,
+    digests: dict[str, str],
 ) -> tuple[Card, ...]:
-    """load_card_file, or what it made of these very bytes in an earlier build (or a worker now)."""
+    """load_card_file, or what it made of these very bytes in an earlier build (or a worker now).
+    With a cache, `digests` learns the digest of the bytes the cards come from."""
     if cache is None:
         parsed = pool.parsed_file(rel, path)
         if parsed is not None:
@@ -656,10 +668,10 @@ def _load_card_file(
             return parsed[0]
         return load_card_file(path, rel, problems)
     raw = path.read_bytes()
-    key = _cache_key(rel, raw)
+    key = digests[rel] = _cache_key(rel, raw)
     kept = cache.lookup([key], "card-file").get(key)
     loaded = decode_loaded(kept) if kept is not None else None
-    if loaded is not None and not all(_could_load(card, rel) for card in loaded[0]):
+    if loaded is not None and not _could_load(loaded[0], rel):
         loaded = None  # a card the loader never makes: not an entry of ours
     if loaded is not None:
         cards, found = loaded
@@ -675,13 +687,26 @@ def _load_card_file(
     return cards
 
 
-def _could_load(card: Card, rel: str) -> bool:
+_PATH_OF, _TYPE_OF, _ID_OF, _TAGS_OF, _WAS_OF, _SUBDECK_OF = map(
+    operator.attrgetter, ("location.path", "type", "id", "tags", "was", "subdeck")
+)
+
+
+def _could_load(cards: tuple[Card, ...], rel: str) -> bool:
+    """Whether the loader could have made these cards of the card file `rel`: each in that
+    file, of a known type, with an id it accepts and tags without spaces. (A cache entry's
+    cards: their values checked a column at a time, each distinct path, type and tag list once.)"""
     return (
-        card.location.path == rel
-        and card.type in CARD_TYPES
-        and CARD_ID.fullmatch(card.id) is not None
-        and all(tag and not any(c.isspace() for c in tag) for tag in card.tags)
+        set(map(_PATH_OF, cards)) <= {rel}
+        and set(map(_TYPE_OF, cards)) <= _CARD_TYPES
+        and all(map(CARD_ID.fullmatch, map(_ID_OF, cards)))
+        and all(
+            tag and not any(c.isspace() for c in tag) for tags in set(map(_TAGS_OF, cards)) for tag in tags
+        )
     )
+
+
+_CARD_TYPES = frozenset(CARD_TYPES)
 
 
 def _glob(root: Path, pattern: str) -> list[Path]:
@@ -773,38 +798,48 @@ def _check_unique(
 
 def _check_card_ids(card_files: dict[str, tuple[Card, ...]], problems: list[Diagnostic]) -> None:
     """Ids and earlier ids are identities: each may belong to one card only."""
-    owners: dict[str, Card] = {}
-    for cards in card_files.values():
-        for card in cards:
-            first = owners.get(card.id)
-            if first is not None:
+    every = list(itertools.chain.from_iterable(card_files.values()))
+    owners: dict[str, Card] = dict(zip(map(_ID_OF, every), every, strict=True))
+    if len(owners) < len(every):  # (else no id is taken twice: each card owns its id)
+        owners = _id_owners(every, problems)
+    for card in filter(_WAS_OF, every):  # cards with earlier ids, in order
+        for old in card.was:
+            owner = owners.get(old)
+            if owner is not None and owner is not card:
                 problems.append(
                     Diagnostic(
                         card.location,
-                        f"duplicate card id '{card.id}' (also at {first.location})",
+                        f"card '{card.id}': earlier id '{old}' is the id of the card at {owner.location}",
                         code="duplicate-id",
                     )
                 )
             else:
-                owners[card.id] = card
-    for cards in card_files.values():
-        for card in cards:
-            for old in card.was:
-                owner = owners.get(old)
-                if owner is not None and owner is not card:
-                    problems.append(
-                        Diagnostic(
-                            card.location,
-                            f"card '{card.id}': earlier id '{old}' is the id of the card at {owner.location}",
-                            code="duplicate-id",
-                        )
-                    )
-                else:
-                    owners[old] = card
+                owners[old] = card
+
+
+def _id_owners(cards: list[Card], problems: list[Diagnostic]) -> dict[str, Card]:
+    """The first card of each id; each later card with an id taken is a problem."""
+    owners: dict[str, Card] = {}
+    for card in cards:
+        first = owners.get(card.id)
+        if first is not None:
+            problems.append(
+                Diagnostic(
+                    card.location,
+                    f"duplicate card id '{card.id}' (also at {first.location})",
+                    code="duplicate-id",
+                )
+            )
+        else:
+            owners[card.id] = card
+    return owners
 
 
 def _check_subdecks(cards: list[Card], problems: list[Diagnostic]) -> None:
     """Anki's deck names ignore case: "Sub" and "sub" in one package become "Sub" and "sub_"."""
+    names = set(map(_SUBDECK_OF, cards))
+    if len({name.casefold() for name in names}) == len(names):
+        return  # no two spellings of one name
     spellings: dict[str, Card] = {}
     for card in cards:
         first = spellings.setdefault(card.subdeck.casefold(), card)

@@ -194,3 +194,6 @@ class Project:
     """Card files of each deck (by deck file path), in study order."""
     unused_card_files: tuple[str, ...] = ()
     """Files under cards/ that no deck uses: their cards reach nobody."""
+    card_file_digests: dict[str, str] = field(default_factory=dict)
+    """A digest of each card file's path and bytes, by path, for the files read through the
+    render cache: the same digest, the same cards (later stages' entries keep it to say so)."""
