@@ -135,11 +135,13 @@ def _build(
     render_cache = RenderCache(cache_dir(), settings) if cache else None
     progress("reading the card files", 0.0)
     workers = default_workers() if workers is None else workers
-    project = load_project(root, problems, render_cache, workers)
+    renderer = MarkdownRenderer(root, MediaFiles())
+    # The cards read afresh start converting as they are read (with a second core).
+    early = renderer.convert_early(render_cache, workers)
+    project = load_project(root, problems, render_cache, workers, early)
     selected = select_decks(project, names)
     templates = TemplateSet(root)
     templates.check_override_names(problems)
-    renderer = MarkdownRenderer(root, MediaFiles())
     all_cards = [card for cards in project.card_files.values() for card in cards]
     progress(f"rendering {len(all_cards)} cards", 0.1)
     checks = FieldChecks()

@@ -532,14 +532,19 @@ def _lint_limits(check: _Checker, value: Value | None) -> LintLimits:
 
 
 def load_project(
-    root: Path, problems: list[Diagnostic], cache: RenderCache | None = None, workers: int = 1
+    root: Path,
+    problems: list[Diagnostic],
+    cache: RenderCache | None = None,
+    workers: int = 1,
+    parsed: Callable[[tuple[Card, ...]], None] | None = None,
 ) -> Project:
     """Load every deck file and every card file they use; report problems to `problems`.
 
     What could be read is returned even when there are problems, so that later stages can
     report theirs in the same run. With a `cache`, a card file whose bytes were loaded before
     is not parsed again. With `workers` > 1, many large card files are parsed in that many
-    processes (see cardfilepool.py); the result is the same.
+    processes (see cardfilepool.py); the result is the same. `parsed` hears of the cards of
+    each card file parsed (not taken from the cache) as soon as they are read.
     """
     deck_paths = sorted((root / "decks").glob("*.y*ml")) if (root / "decks").is_dir() else []
     if not deck_paths:
@@ -600,7 +605,7 @@ def load_project(
                 card_files[rel] = ()
                 continue
             try:
-                card_files[rel] = _load_card_file(root / rel, rel, problems, cache, pool, digests)
+                card_files[rel] = _load_card_file(root / rel, rel, problems, cache, pool, digests, parsed)
             except OSError as e:
                 problems.append(
                     Diagnostic(Location(rel, 0), f"cannot be read: {e.strerror or e}", code="file-unreadable")
@@ -658,6 +663,7 @@ def _load_card_file(
     cache: RenderCache | None,
     pool: CardFilePool,
     digests: dict[str, str],
+    on_parsed: Callable[[tuple[Card, ...]], None] | None = None,
 ) -> tuple[Card, ...]:
     """load_card_file, or what it made of these very bytes in an earlier build (or a worker now).
     With a cache, `digests` learns the digest of the bytes the cards come from."""
@@ -665,8 +671,12 @@ def _load_card_file(
         parsed = pool.parsed_file(rel, path)
         if parsed is not None:
             problems.extend(parsed[1])
-            return parsed[0]
-        return load_card_file(path, rel, problems)
+            cards = parsed[0]
+        else:
+            cards = load_card_file(path, rel, problems)
+        if on_parsed is not None:
+            on_parsed(cards)
+        return cards
     raw = path.read_bytes()
     key = digests[rel] = _cache_key(rel, raw)
     kept = cache.lookup([key], "card-file").get(key)
@@ -683,6 +693,8 @@ def _load_card_file(
             found = []
             cards = load_card_file(path, rel, found, raw)
         cache.store({key: encode_loaded(cards, found)}, "card-file")
+        if on_parsed is not None:
+            on_parsed(cards)
     problems.extend(found)
     return cards
 

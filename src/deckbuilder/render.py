@@ -8,12 +8,13 @@ import html
 import itertools
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
+from .markdownworker import MarkdownWorker, can_fork
 from .media import content_problem, media_problem
 from .model import Card, Diagnostic, Location
 from .projectfiles import ProjectFileError, read_project_file
@@ -237,6 +238,10 @@ class MarkdownRenderer:
         self._pending: Iterator[str] = iter([])
         """Texts converted ahead whose HTML is not taken yet, in order."""
         self._chunks: Iterator[list[str]] = iter([])
+        self._worker: MarkdownWorker | None = None
+        self._early = False
+        self._with_worker: set[str] = set()
+        """Texts sent to the worker whose HTML is not taken yet."""
 
     @property
     def md(self) -> markdown.Markdown:
@@ -245,8 +250,31 @@ class MarkdownRenderer:
             self._md = new_markdown()
         return self._md
 
-    def convert_ahead(self, cards: Iterable[Card], cache: RenderCache | None, workers: int = 1) -> None:
-        """Convert every text of these cards at once: from the cache, then in worker processes."""
+    def convert_early(
+        self, cache: RenderCache | None, workers: int
+    ) -> Callable[[Iterable[Card]], None] | None:
+        """With a second core, a hook for the loader: the texts that need Markdown of the cards it
+        reads afresh go to a worker process at once, which sets Markdown up meanwhile (see
+        markdownworker.py). None where no worker may be forked."""
+        if workers < 2 or not can_fork():
+            return None
+        self._cache_to = cache
+        self._early = True
+        return self._convert_early
+
+    def _convert_early(self, cards: Iterable[Card]) -> None:
+        if not self._early:
+            return
+        todo = self._to_convert(cards, self._cache_to)
+        if todo and not self._to_worker(todo):
+            # Many texts: convert_chunks' processes take them, as they take the rest.
+            self._early = False
+            for text in todo:
+                del self._markdown[text]
+
+    def _to_convert(self, cards: Iterable[Card], cache: RenderCache | None) -> list[str]:
+        """The texts of these cards that need Markdown, not found before nor in the cache (each
+        marked as being converted)."""
         todo = []
         for card in cards:
             for name in TEXT_FIELDS:
@@ -259,16 +287,52 @@ class MarkdownRenderer:
                 else:
                     self._markdown[value] = _AHEAD  # converted below (and so taken once)
                     todo.append(value)
-        if cache is not None:
+        if cache is not None and todo:
             kept = cache.lookup(todo)
             self._markdown.update(kept)
             todo = [text for text in todo if text not in kept]
+        return todo
+
+    def _to_worker(self, texts: list[str]) -> bool:
+        """Send texts to the worker (forked now if need be), unless they make it too many for one."""
+        worker = self._worker
+        sent = (worker.texts, worker.chars) if worker is not None else (0, 0)
+        if sent[0] + len(texts) >= POOL_MIN_TEXTS or sent[1] + sum(map(len, texts)) >= POOL_MIN_CHARS:
+            return False
+        if worker is None:
+            try:
+                worker = self._worker = MarkdownWorker(new_markdown)
+            except OSError:  # no process to be had: this one converts
+                self._early = False
+                return False
+        worker.send(texts)
+        self._with_worker.update(texts)
+        return True
+
+    def convert_ahead(self, cards: Iterable[Card], cache: RenderCache | None, workers: int = 1) -> None:
+        """Convert every text of these cards at once: from the cache, then in worker processes."""
+        todo = self._to_convert(cards, cache)
         self._cache_to = cache
+        self._early = False
+        if todo and self._worker is not None and self._to_worker(todo):
+            todo = []
         self._pending = iter(todo)
         self._chunks = convert_chunks(todo, self.md, workers) if todo else iter([])
 
     def _take_converted(self, text: str | None = None) -> None:
-        """Take converted chunks until `text` is among them (None: all of them)."""
+        """Take converted texts until `text` is among them (None: all of them)."""
+        worker = self._worker
+        while worker is not None and worker.waiting and (text is None or text in self._with_worker):
+            texts, html = worker.take()
+            if html is None:  # not converted there: here, as in one process
+                html = [self.md.reset().convert(sent) for sent in texts]
+            converted = dict(zip(texts, html, strict=True))
+            self._markdown.update(converted)
+            self._with_worker.difference_update(texts)
+            if self._cache_to is not None:
+                self._cache_to.store(converted)
+            if text is not None and text in converted:
+                return
         for chunk in self._chunks:
             converted = dict(zip(itertools.islice(self._pending, len(chunk)), chunk, strict=True))
             self._markdown.update(converted)
@@ -284,7 +348,11 @@ class MarkdownRenderer:
 
     def finish(self) -> None:
         """Wait for the texts converted ahead that no card asked for (and for the workers)."""
+        self._early = False
         self._take_converted()
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
 
     def forget_conversions(self) -> None:
         """Let go of the texts converted so far, once their cards are rendered (the cards' fields

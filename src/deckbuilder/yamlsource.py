@@ -269,8 +269,10 @@ def position(text: str, index: int) -> tuple[int, int]:
 
 _OTHER_BREAKS = re.compile("[\x85\u2028\u2029]|\r(?!\n)")
 _YAML11_TEXT = {f"{_CORE}value", f"{_CORE}merge"}
-# What YAML accepts in a file (its "printable" set); anything else stops PyYAML.
-_NOT_YAML = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# What YAML does not accept in a file (all but its "printable" set: \t \n \r \x20-\x7e \x85
+# \xa0-\ud7ff \ue000-\ufffd \U00010000-\U0010ffff), which stops PyYAML. Written as the ranges
+# left out: a negated class reaching U+10FFFF takes 5 ms to compile, a third of our regexes' time.
+_NOT_YAML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def _forbidden(tag: str) -> str:

@@ -1,0 +1,298 @@
+"""Markdown converted by a worker process while the cards are read (markdownworker.py) gives the
+HTML, the package bytes and the problems, in the same order, that a build in one process gives."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deckbuilder import markdownworker, render
+from deckbuilder.build import build
+from deckbuilder.markdownworker import MarkdownWorker
+from deckbuilder.model import DeckError, Diagnostic
+
+from .conftest import DATA
+
+EPOCH = "1790000000"
+
+_PIECES = [
+    "plain words",
+    "*em*",
+    "**strong**",
+    "`code`",
+    "$x_1^2$",
+    "$$\\sum_i x_i$$",
+    "\\[a + b\\]",
+    "<https://example.org/a?b=1>",
+    "www.example.com",
+    "[a link](https://example.org)",
+    "<b>raw</b>",
+    "<my-tag>",
+    "a < b & c",
+    "é ü 😀",
+    "{{c1::cloze}}",
+    "\n\n- one\n- two\n\n",
+    "\n\n1. first\n2. second\n\n",
+    "\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n",
+    "\n\n```python\ndef f(x):\n    return {'a': x}\n```\n\n",
+    "\n\n```sql\nSELECT a FROM t WHERE b > 1;\n```\n\n",
+    "\n\n```nosuchlanguage\nplain\n```\n\n",
+    "\n\n    indented code\n\n",
+    "\n\n> a quote\n\n",
+    "\n\n# A heading\n\n",
+    "![an image](images/diagram.png)",
+    "\\",
+    "  \n",
+]
+
+
+def _texts(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 6))) for _ in range(count)]
+
+
+def test_the_worker_converts_every_text_as_this_process_does() -> None:
+    texts = _texts(300, seed=1)
+    md = render.new_markdown()
+    expected = [md.reset().convert(text) for text in texts]
+    worker = MarkdownWorker(render.new_markdown)
+    sizes = iter(random.Random(2).choices([1, 2, 5, 17], k=len(texts)))
+    start = 0
+    while start < len(texts):
+        end = start + next(sizes)
+        worker.send(texts[start:end])
+        start = end
+    got: list[str] = []
+    sent: list[str] = []
+    while worker.waiting:
+        batch, html = worker.take()
+        assert html is not None
+        sent += batch
+        got += html
+    worker.close()
+    assert sent == texts
+    assert got == expected
+
+
+def test_a_batch_the_worker_fails_on_or_a_worker_gone_is_none() -> None:
+    parent = os.getpid()
+
+    def setup() -> Any:
+        md = render.new_markdown()
+        real = md.convert
+
+        def convert(text: str) -> str:
+            if os.getpid() != parent and text == "fail":
+                raise ValueError(text)
+            if os.getpid() != parent and text == "die":
+                os._exit(3)
+            return real(text)
+
+        md.convert = convert  # type: ignore[method-assign]
+        return md
+
+    worker = MarkdownWorker(setup)
+    for batch in (["*a*"], ["fail", "*b*"], ["*c*"], ["die"], ["*d*"]):
+        worker.send(batch)
+    md = render.new_markdown()
+    assert worker.take() == (["*a*"], [md.reset().convert("*a*")])
+    assert worker.take() == (["fail", "*b*"], None)
+    assert worker.take() == (["*c*"], [md.reset().convert("*c*")])
+    assert worker.take() == (["die"], None)
+    assert worker.take() == (["*d*"], None)  # gone: the caller converts
+    worker.send(["*e*"])
+    assert worker.take() == (["*e*"], None)
+    worker.close()
+
+
+def _project(root: Path, files: int = 6) -> Path:
+    """Card files of mixed texts (Markdown, simple, images, repeated texts), warnings only."""
+    shutil.copytree(DATA / "sample" / "images", root / "images")
+    (root / "decks").mkdir(parents=True)
+    (root / "decks" / "mixed.yaml").write_text(
+        "name: Mixed\ndescription: 'A deck of *mixed* cards'\ncards: ['cards/*.yaml']\noutput: mixed.apkg\n"
+    )
+    (root / "cards").mkdir()
+    texts = iter(_texts(files * 40, seed=3))
+    for f in range(files):
+        lines = ["cards:"]
+        for i in range(20):
+            front, back = f"Card {i}: {next(texts)}", f"Answer {i}: {next(texts)}"
+            if i % 5 == 0:
+                front = "What is *simple*?"  # the same simple text in every file
+            if i % 7 == 0:
+                back = "| a | b |\n|---|---|\n| same | table |"  # the same Markdown in every file
+            front, back = (t.replace("images/", "../images/").replace("{{c1::", "{{") for t in (front, back))
+            lines += [
+                f"  - id: card-{f}-{i}",
+                f"    front: {json.dumps(front, ensure_ascii=False)}",  # (JSON's strings are YAML's)
+                f"    back: {json.dumps(back, ensure_ascii=False)}",
+                f"    source: https://example.org/{f}",
+            ]
+        (root / "cards" / f"part-{f}.yaml").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _outcome(root: Path, out: Path, **options: Any) -> tuple[bytes, list[Diagnostic], bytes]:
+    try:
+        result = build(root, out, **options)
+    except DeckError as e:
+        return b"", e.diagnostics, b""
+    return (out / "mixed.apkg").read_bytes(), result.warnings, (out / "mixed.release-notes.md").read_bytes()
+
+
+@pytest.fixture
+def workers_made(monkeypatch: pytest.MonkeyPatch) -> list[MarkdownWorker]:
+    """The Markdown workers builds start from now on."""
+    made: list[MarkdownWorker] = []
+    real = MarkdownWorker.__init__
+
+    def spy(self: MarkdownWorker, setup: Callable[[], Any]) -> None:
+        real(self, setup)
+        made.append(self)
+
+    monkeypatch.setattr(MarkdownWorker, "__init__", spy)
+    return made
+
+
+def _cold(render_cache_dir: Path) -> None:
+    shutil.rmtree(render_cache_dir, ignore_errors=True)
+
+
+def test_a_build_converting_while_it_reads_gives_the_same_package_and_problems(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    render_cache_dir: Path,
+    workers_made: list[MarkdownWorker],
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    root = _project(tmp_path / "p")
+    alone = _outcome(root, tmp_path / "alone", workers=1, cache=False)
+    assert not workers_made and alone[0] and alone[1]  # (a package, and warnings to compare)
+    _cold(render_cache_dir)
+    early = _outcome(root, tmp_path / "early", workers=2)
+    assert len(workers_made) == 1
+    assert early == alone
+    assert _outcome(root, tmp_path / "early-no-cache", workers=2, cache=False) == alone
+    assert len(workers_made) == 2
+    assert _outcome(root, tmp_path / "warm", workers=2) == alone
+    assert len(workers_made) == 2  # nothing read afresh: nothing to convert early
+    with (root / "cards" / "part-2.yaml").open("a") as f:
+        f.write("  - id: new-card\n    front: '# A new heading'\n    back: B\n")
+    edited = _outcome(root, tmp_path / "edited", workers=2)
+    assert len(workers_made) == 3
+    assert edited == _outcome(root, tmp_path / "edited-alone", workers=1, cache=False)
+
+
+def test_problems_come_in_the_same_order(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    render_cache_dir: Path,
+    workers_made: list[MarkdownWorker],
+) -> None:
+    root = _project(tmp_path / "p")
+    broken = root / "cards" / "part-1.yaml"
+    broken.write_text(
+        broken.read_text()
+        + "  - id: broken\n    front: '![gone](../images/missing.png) and ![web](https://x.org/a.png)'\n"
+        "    back: '{{c1::not a cloze card}}'\n"
+        "  - id: broken-too\n    front: '```python\\nx\\n```\\n\\n![gone](nowhere.png)'\n    back: B\n"
+    )
+    alone = _outcome(root, tmp_path / "alone", workers=1, cache=False)
+    _cold(render_cache_dir)
+    early = _outcome(root, tmp_path / "early", workers=2)
+    assert workers_made
+    assert not alone[0] and any(d.code == "image-missing" for d in alone[1])
+    assert early == alone
+
+
+def test_many_texts_go_to_the_pool_after_the_first(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    render_cache_dir: Path,
+    workers_made: list[MarkdownWorker],
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    root = _project(tmp_path / "p")
+    alone = _outcome(root, tmp_path / "alone", workers=1, cache=False)
+    pooled: list[int] = []
+    real = render.convert_chunks
+
+    def spy(texts: list[str], md: Any, workers: int) -> Iterator[list[str]]:
+        pooled.append(len(texts))
+        return real(texts, md, workers)
+
+    monkeypatch.setattr(render, "convert_chunks", spy)
+    monkeypatch.setattr(render, "POOL_MIN_TEXTS", 50)  # the worker takes fewer; the pool the rest
+    _cold(render_cache_dir)
+    assert _outcome(root, tmp_path / "early", workers=2) == alone
+    assert workers_made and workers_made[0].texts < 50
+    assert pooled and pooled[0] >= 50
+
+
+def test_without_fork_or_beside_another_thread_this_process_converts(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    render_cache_dir: Path,
+    workers_made: list[MarkdownWorker],
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    root = _project(tmp_path / "p")
+    alone = _outcome(root, tmp_path / "alone", workers=1, cache=False)
+    import multiprocessing
+
+    with monkeypatch.context() as patch:
+        patch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+        assert not markdownworker.can_fork()
+        assert _outcome(root, tmp_path / "no-fork", workers=2, cache=False) == alone
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not markdownworker.can_fork()
+        assert _outcome(root, tmp_path / "thread", workers=2, cache=False) == alone
+    finally:
+        stop.set()
+        other.join()
+    assert not workers_made
+    assert markdownworker.can_fork()
+
+
+def test_a_worker_that_fails_leaves_the_conversions_to_this_process(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    render_cache_dir: Path,
+    workers_made: list[MarkdownWorker],
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    root = _project(tmp_path / "p")
+    alone = _outcome(root, tmp_path / "alone", workers=1, cache=False)
+    parent = os.getpid()
+    real = render.new_markdown
+
+    def dying() -> Any:
+        if os.getpid() != parent:
+            os._exit(1)
+        return real()
+
+    monkeypatch.setattr(render, "new_markdown", dying)
+    _cold(render_cache_dir)
+    assert _outcome(root, tmp_path / "early", workers=2) == alone
+    assert workers_made
+
+
+def test_simple_texts_start_no_worker(
+    make_project: Callable[..., Path], tmp_path: Path, workers_made: list[MarkdownWorker]
+) -> None:
+    cards = "".join(f"  - id: c-{i}\n    front: What is *{i}*?\n    back: '`{i}`'\n" for i in range(50))
+    root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": "cards:\n" + cards})
+    build(root, tmp_path / "out", workers=2)
+    assert not workers_made
