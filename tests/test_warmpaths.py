@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deckbuilder import build, load
+from deckbuilder import build, load, package, releasenotes
 from deckbuilder.cardcache import CardCache, FieldChecks
 from deckbuilder.model import CARD_TYPES, Card, Diagnostic, Location
 from deckbuilder.render import RenderedCard
@@ -295,3 +296,26 @@ def test_note_keys_taken_from_an_entry_are_the_notes_keys(
         stamped.append(set(checked._stamps.values()))
     assert "" not in set().union(*stamped)  # every file's bytes were known: the stamps were used
     assert stamped[0] == stamped[1] == stamped[2] != stamped[3] == stamped[4]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(min_size=1, max_size=12),
+    st.integers(1, 4),
+    st.lists(st.text(max_size=20) | st.from_regex(r"[a-z0-9]+(?:-[a-z0-9]+)*", fullmatch=True), max_size=20),
+)
+def test_a_decks_guids_are_each_notes_guid(identity: str, version: int, card_ids: list[str]) -> None:
+    assert package.note_guids(identity, version, card_ids) == [
+        package.note_guid(identity, version, card_id) for card_id in card_ids
+    ]
+
+
+_MARKUP = re.compile(r"[\\`*_\[\]<&~]")
+_CHARACTER_REFERENCES = {"<": "&lt;", "&": "&amp;", "~": "&#126;"}
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab \\`*_[]<&~;#é\n")), max_size=30) | st.text(max_size=30))
+def test_release_note_text_is_escaped_as_one_pattern_did(text: str) -> None:
+    expected = _MARKUP.sub(lambda m: _CHARACTER_REFERENCES.get(m[0]) or "\\" + m[0], text)
+    assert releasenotes._text(text) == expected

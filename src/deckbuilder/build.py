@@ -7,6 +7,7 @@ import gc
 import hashlib
 import itertools
 import json
+import operator
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +26,7 @@ from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project, dec
 from .notecheck import check_note, cloze_syntax, unbalanced_html
 from .notetypes import KINDS, TemplateSet
 from .output import Content, write_all
-from .package import NoteRecord, PackageContent, card_ordinals, note_guid, write_package
+from .package import NoteRecord, PackageContent, card_ordinals, note_guid, note_guids, write_package
 from .packagecache import KeptPackages, inputs_digest
 from .plan import DeckPlan
 from .releasenotes import release_stamp
@@ -378,6 +379,9 @@ def _now(problems: list[Diagnostic]) -> int:
     return int(epoch)
 
 
+_CARD_OF = operator.attrgetter("card")
+
+
 def note_fields(rendered: RenderedCard) -> tuple[str, ...]:
     f, card = rendered.fields, rendered.card
     if card.type == "cloze":
@@ -435,14 +439,15 @@ def _plan_deck(
     version = spec.note_type_version
     inputs = []
     note_values = []
-    for rc in cards:
+    oldest = [card.was[-1] if card.was else card.id for card in map(_CARD_OF, cards)]
+    default_guids = note_guids(identity, version, oldest)
+    for rc, guid in zip(cards, default_guids, strict=True):
         card = rc.card
         values = note_fields(rc)
-        deck = deck_of(card)
+        deck = deck_names.get(card.subdeck) or deck_of(card)
         note_values.append((values, deck))
         type_id = type_ids[card.type]
         parts = dict(zip(part_names[card.type], (*values, " ".join(card.tags), deck, type_id), strict=True))
-        guid = note_guid(identity, version, card.was[-1] if card.was else card.id)
         if card.deck_was:
             deck_was = Location(card.location.path, card.field_lines["deck_was"])
             inputs.append(
@@ -463,12 +468,8 @@ def _plan_deck(
     plan_problems: list[Diagnostic] = problems if cards_valid else []
     released_time = lock.state.built
     # The lock's guids are checked against those of the cards' ids, most of which are made above.
-    made: dict[str, str] = {}
-    if lock.state.notes:
-        made = {
-            card.was[-1] if card.was else card.id: note.default_guid
-            for card, note in zip((rc.card for rc in cards), inputs, strict=True)
-        }
+    made: dict[str, str] = dict(zip(oldest, default_guids, strict=True)) if lock.state.notes else {}
+    del oldest, default_guids
 
     def guid_for(version: int, card_id: str) -> str:
         guid = made.get(card_id) if version == spec.note_type_version else None

@@ -13,7 +13,7 @@ import sqlite3
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
@@ -94,6 +94,26 @@ def note_guid(identity: str, note_type_version: int, card_id: str) -> str:
         pairs[high] + pairs[middle // 8281] + pairs[middle % 8281] + pairs[low // 8281] + pairs[low % 8281]
     )
     return digits.lstrip("a")
+
+
+def note_guids(identity: str, note_type_version: int, card_ids: Iterable[str]) -> list[str]:
+    """note_guid of each card id, worked out in one loop (a deck's notes: tens of thousands)."""
+    salt = "" if note_type_version == 1 else f"note-types-v{note_type_version}__"
+    prefix, sha256, number_of, pairs = f"{identity}__{salt}", hashlib.sha256, int.from_bytes, _BASE91_PAIRS
+    guids = []
+    for card_id in card_ids:
+        number = number_of(sha256(f"{prefix}{card_id}".encode()).digest()[:8], "big")
+        high, low = divmod(number, _91_TO_THE_4)
+        high, middle = divmod(high, _91_TO_THE_4)
+        digits = (
+            pairs[high]
+            + pairs[middle // 8281]
+            + pairs[middle % 8281]
+            + pairs[low // 8281]
+            + pairs[low % 8281]
+        )
+        guids.append(digits.lstrip("a"))
+    return guids
 
 
 def deck_id(name: str) -> int:

@@ -191,14 +191,22 @@ def _code(text: str) -> str:
     """Markdown code showing `text` as it is, whatever backticks it holds (CommonMark's rule,
     which Python-Markdown follows: a run of backticks longer than any inside, and a space
     inside each end when the text begins or ends with a backtick)."""
+    if "`" not in text:  # (most ids and names)
+        return f"`{text}`"
     fence = "`" * (max(map(len, _BACKTICKS.findall(text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
 _BACKTICKS = re.compile("`+")
-_MARKUP = re.compile(r"[\\`*_\[\]<&~]")
-_ESCAPES = {"<": "&lt;", "&": "&amp;", "~": "&#126;"}
+_ESCAPES = (
+    *((c, "\\" + c) for c in "\\`*_[]"),  # the backslash first: the others add backslashes…
+    ("&", "&amp;"),  # … and "&" before the character references, which add "&"
+    ("<", "&lt;"),
+    ("~", "&#126;"),
+)
+"""What each character Markdown or HTML would act on becomes, in an order where no replacement
+makes what a later one replaces (so that each character is replaced as if by itself)."""
 
 
 def _text(text: str) -> str:
@@ -206,7 +214,10 @@ def _text(text: str) -> str:
     project's text, which may hold what GitHub's Markdown or HTML would act on: emphasis,
     links, images, tags). Backslash escapes where both CommonMark and Python-Markdown take
     them, character references for the rest."""
-    return _MARKUP.sub(lambda m: _ESCAPES.get(m[0]) or "\\" + m[0], text)
+    for markup, escaped in _ESCAPES:  # (a release lists up to every card: a few tests each)
+        if markup in text:
+            text = text.replace(markup, escaped)
+    return text
 
 
 def release_stamp(number: int, draft: bool, when: int, homepage: str) -> str:

@@ -13,6 +13,7 @@ lock has checked that it is the one members have.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 from .lock import digest
@@ -34,6 +35,8 @@ class SubdeckMoves:
 def subdeck_moves(plan: DeckPlan) -> SubdeckMoves:
     spec, number = plan.spec, plan.release.number
     entries = plan.release.state.notes
+    if not any(card.deck_was and _moves_now(entries.get(card.id), number) for card in map(_CARD, plan.cards)):
+        return _NO_MOVES  # (no released note moves by `deck_was`: most releases)
     current = {rc.card.id: deck_name(spec, rc.card.subdeck) for rc in plan.cards}
     targets: dict[str, set[str]] = {}
     moving: dict[str, list[str]] = {}
@@ -101,6 +104,15 @@ def subdeck_moves(plan: DeckPlan) -> SubdeckMoves:
         emptied=tuple(emptied),
         renamed_ids=frozenset(i for old in renamed for i in moving[old]),
     )
+
+
+_NO_MOVES = SubdeckMoves((), (), frozenset())
+_CARD = operator.attrgetter("card")
+
+
+def _moves_now(entry: object, number: int) -> bool:
+    """Whether a card's released note moves subdeck in release `number` (see the loop below)."""
+    return isinstance(entry, NoteEntry) and entry.added != number and entry.moved == number
 
 
 def _same(name: str, other: str) -> bool:
