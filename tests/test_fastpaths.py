@@ -185,3 +185,53 @@ def test_simple_htmls_findings_are_the_scans(text: str) -> None:
     assert checks.of(quick) == findings(quick)
     if "{{c" not in quick:
         assert findings(quick) is NOTHING
+
+
+_FRONTS = st.sampled_from(
+    [
+        "{{Front}}",
+        "{{#Extra}}{{Back}}{{/Extra}}",
+        "{{^Source}}{{Front}}{{/Source}}",
+        "{{#Tags}}{{Tags}}{{/Tags}}",
+        "{{Tags}}",
+        "{{#Back}}{{^Extra}}{{ID}}{{/Extra}}{{/Back}}",
+        "words only",
+        "{{text:Back}}",
+        "{{#Nope}}{{Front}}{{/Nope}}",
+        "{{#Front}",
+    ]
+)
+_VALUES = st.sampled_from(
+    ["", " ", "\n", "<br>", "<BR />", "<div></div>", "x", "<br>x", "<p></p>", "{{c1::a}}"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(_FRONTS, min_size=1, max_size=3), min_size=1, max_size=3),
+    st.lists(
+        st.tuples(st.integers(0, 3), st.lists(_VALUES, min_size=5, max_size=5), st.booleans()),
+        min_size=1,
+        max_size=30,
+    ),
+)
+def test_anki_cards_memo_is_card_ordinals(
+    fronts: list[list[str]], notes: list[tuple[int, list[str], bool]]
+) -> None:
+    # AnkiCards works Anki's cards out once per note type and pattern of empty fields: each
+    # note's must be what card_ordinals gives for it, note types of the same kind apart.
+    from deckbuilder.notecheck import AnkiCards, anki_cards
+    from deckbuilder.notetypes import KINDS, CardTemplate, NoteType
+    from deckbuilder.package import NoteRecord
+
+    types = [
+        NoteType(KINDS["basic"], 1, "B", tuple(CardTemplate(f"c{i}", f, "") for i, f in enumerate(fs)), "")
+        for fs in fronts
+    ]
+    types.append(NoteType(KINDS["cloze"], 2, "C", (CardTemplate("cloze", "{{cloze:Text}}", ""),), ""))
+    memo = AnkiCards()
+    for which, values, tagged in notes:
+        nt = types[which % len(types)]
+        fields = tuple(values[: len(nt.kind.fields)])
+        note = NoteRecord("g", nt, fields, ("t",) if tagged else (), "D", 1)
+        assert memo(note) == anki_cards(note)

@@ -23,7 +23,7 @@ from .lint import lint
 from .load import load_project
 from .lock import Lock, NoteInput, NoteTypeInput
 from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project, deck_name
-from .notecheck import check_note, cloze_syntax, unbalanced_html
+from .notecheck import AnkiCards, check_note, cloze_syntax, unbalanced_html
 from .notetypes import KINDS, TemplateSet
 from .output import Content, write_all
 from .package import NoteRecord, PackageContent, card_ordinals, note_guid, note_guids, write_package
@@ -524,10 +524,11 @@ def _plan_deck(
         cache, cards, content.notes, checks.digest, str(root / spec.location.path), checks.card_files
     )
     all_ords = []
+    anki_of = AnkiCards()
     same_ords: dict[tuple[int, ...], list[int]] = {}  # most notes have the same cards: one list
     for index, ((note, ords), rc) in enumerate(zip(card_ordinals(content, checked.ords), cards, strict=True)):
         if cards_valid and index not in checked.ords:  # failed cards would only echo their problems
-            found = list(check_note(rc, note, ords))
+            found = list(check_note(rc, note, ords, anki_of))
             problems.extend(found)
             if not found:
                 checked.passed(index, ords)

@@ -24,7 +24,43 @@ _VOID_ELEMENTS = _VOID | {"base", "embed", "param", "track", "keygen"}
 _OPTIONAL_END = {"p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot", "option", "colgroup"}
 
 
-def check_note(rc: RenderedCard, note: NoteRecord, genanki_ords: list[int]) -> Iterator[Diagnostic]:
+def anki_cards(note: NoteRecord) -> list[int]:
+    """The cards Anki makes of a note (ankitemplate.card_ordinals)."""
+    nt = note.note_type
+    return ankitemplate.card_ordinals(
+        [t.front for t in nt.templates],
+        dict(zip(nt.kind.fields, note.fields, strict=True)),
+        cloze=nt.kind.cloze,
+        has_tags=bool(note.tags),
+    )
+
+
+class AnkiCards:
+    """anki_cards of the notes of one package, worked out once for each note type and pattern of
+    empty fields: all Anki reads of a note that is not a cloze note (and whether it has tags).
+    Keyed by the note types themselves (their ids in memory: the notes hold them while it is used)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, tuple[bool, ...], bool], list[int]] = {}
+
+    def __call__(self, note: NoteRecord) -> list[int]:
+        nt = note.note_type
+        if nt.kind.cloze:  # (its cards are its cloze numbers)
+            return anki_cards(note)
+        key = (id(nt), tuple(map(ankitemplate.field_is_empty, note.fields)), bool(note.tags))
+        ords = self._known.get(key)
+        if ords is None:
+            ords = self._known[key] = anki_cards(note)
+        return ords
+
+
+def check_note(
+    rc: RenderedCard,
+    note: NoteRecord,
+    genanki_ords: list[int],
+    anki_cards: Callable[[NoteRecord], list[int]] = anki_cards,
+) -> Iterator[Diagnostic]:
+    """`anki_cards`: the function above, or an AnkiCards of the package."""
     card, fields = rc.card, rc.fields
 
     def field_at(name: str) -> Location:
@@ -71,13 +107,7 @@ def check_note(rc: RenderedCard, note: NoteRecord, genanki_ords: list[int]) -> I
                     code="blank-front",
                 )
                 return
-    nt = note.note_type
-    anki_ords = ankitemplate.card_ordinals(
-        [t.front for t in nt.templates],
-        dict(zip(nt.kind.fields, note.fields, strict=True)),
-        cloze=nt.kind.cloze,
-        has_tags=bool(note.tags),
-    )
+    anki_ords = anki_cards(note)
     if sorted(genanki_ords) == anki_ords:
         return
     outside = [name for name in ("extra", "source") if ankitemplate.cloze_numbers([fields[name]])]
