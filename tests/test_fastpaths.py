@@ -235,3 +235,158 @@ def test_anki_cards_memo_is_card_ordinals(
         fields = tuple(values[: len(nt.kind.fields)])
         note = NoteRecord("g", nt, fields, ("t",) if tagged else (), "D", 1)
         assert memo(note) == anki_cards(note)
+
+
+_YAML_LINES = st.sampled_from(
+    [
+        "cards:",
+        "notes:",
+        'deck: "Part 1"',
+        "deck: Part one",
+        "tags: a",
+        "deck:",
+        'cards: "x"',
+        "cards: []",
+        "  - id: a-1",
+        "- id: b",
+        "  - id: c",
+        "    - id: d",
+        "  -  id: e",
+        '    front: "Q: what? # not a comment"',
+        '    front: "é ü 😀 \u00a0"',
+        '    front: ""',
+        '    front: "a" ',
+        '    front: "with \\" escape"',
+        "    front: 'single'",
+        "    front: plain text, words (and more)?",
+        "    front: it's",
+        "    front: a:b",
+        "    back: yes",
+        "    back: On",
+        "    back: 0x1F",
+        "    back: 017",
+        "    back: 1_000",
+        "    back: 12",
+        "    back: 1.5",
+        "    back: 1.",
+        "    back: 2001-12-14",
+        "    back: null",
+        "    back: Null",
+        "    back: 1e3",
+        "    back:",
+        "    back: ",
+        "      x: y",
+        "    tags: [a, b]",
+        "    on: yes",
+        "    null: 1",
+        "    id: a-1",
+        '  front: "b"',
+        "   front: c",
+        "# a comment",
+        "    # indented comment",
+        "",
+        "  ",
+        "---",
+        "...",
+        "\tfront: x",
+        "    text: '{{c1::a}}'",
+    ]
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_YAML_LINES, min_size=1, max_size=12), st.sampled_from(["", "\n", "\r\n"]))
+def test_simple_yaml_is_what_libyaml_reads(lines: list[str], end: str) -> None:
+    # read_yaml reads a file of the simplest shape line by line, without libyaml: the values,
+    # their lines and columns, and the problems must be the walker's of libyaml's nodes.
+    from pathlib import Path
+
+    from deckbuilder import yamlsource
+
+    text = "\n".join(lines) + end
+    raw = text.encode()
+
+    def read(fast: bool) -> object:
+        problems: list[object] = []
+        saved = yamlsource._simple_document
+        if not fast:
+            yamlsource._simple_document = lambda text, rel: None
+        try:
+            return yamlsource.read_yaml(Path("x.yaml"), "x.yaml", problems, raw), problems  # type: ignore[arg-type]
+        except yamlsource.YamlProblems as e:
+            return "problems", e.diagnostics
+        finally:
+            yamlsource._simple_document = saved
+
+    assert read(True) == read(False)
+
+
+_KEYS = st.sampled_from(["id", "front", "back", "type", "deck", "on", "null", "deck_was", "x"])
+_WORDS = st.sampled_from(
+    [
+        '"Q: what? # not a comment"',
+        '"é ü 😀"',
+        '""',
+        '"a  b "',
+        '" lead"',
+        "plain-1",
+        "basic",
+        "plain words, (and more)?",
+        "it's",
+        "yes",
+        "No",
+        "off",
+        "0x1F",
+        "017",
+        "0b101",
+        "1_000",
+        "12",
+        "1.5",
+        "1.",
+        "2001-12-14",
+        "2001-12-14 21:59:43.10",
+        "null",
+        "NULL",
+        "1e3",
+        "a - b",
+        "a/b+c;d",
+        "y",
+    ]
+)
+
+
+@st.composite
+def _simple_yaml(draw: st.DrawFn) -> str:
+    """A file of the simplest shape (mostly): lists of flat mappings, top-level scalars, blank and
+    comment lines, now and then one line from _YAML_LINES instead."""
+    lines = []
+    for _ in range(draw(st.integers(1, 3))):
+        key = draw(_KEYS)
+        if draw(st.booleans()):
+            lines.append(f"{key}: {draw(_WORDS)}")
+            continue
+        lines.append(f"{key}:")
+        indent = " " * draw(st.sampled_from([0, 2, 4]))
+        for _ in range(draw(st.integers(0, 3))):
+            unique = draw(st.booleans()) or draw(st.booleans())  # (a duplicate now and then)
+            pairs = draw(
+                st.lists(
+                    st.tuples(_KEYS, _WORDS),
+                    min_size=1,
+                    max_size=4,
+                    unique_by=(lambda p: p[0]) if unique else None,
+                )
+            )
+            for n, (k, v) in enumerate(pairs):
+                lines.append(f"{indent}{'- ' if n == 0 else '  '}{k}: {v}")
+            lines += draw(st.sampled_from([[], [""], ["# c"], [f"{indent}  # c"]]))
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(lines)))
+        lines.insert(at, draw(_YAML_LINES))
+    return "\n".join(lines) + draw(st.sampled_from(["", "\n"]))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_simple_yaml())
+def test_simple_yaml_files_are_what_libyaml_reads(text: str) -> None:
+    test_simple_yaml_is_what_libyaml_reads.hypothesis.inner_test(text.split("\n"), "")  # type: ignore[attr-defined]

@@ -116,6 +116,9 @@ def read_yaml(path: Path, rel: str, problems: list[Diagnostic], raw: bytes | Non
             "(inside double quotes an escape like \\t can stand for one)"
         )
         raise YamlProblems([Diagnostic(Location(rel, line, column), message, code="control-character")])
+    simple = _simple_document(text, rel)
+    if simple is not None:
+        return simple
     try:
         node = yaml.compose(text, Loader=Loader)
     except yaml.MarkedYAMLError as e:
@@ -144,7 +147,7 @@ class _Walker:
         # items each ("billion laughs") would expand to gigabytes.
         self.walked: dict[int, Value] = {}
         # YAML 1.1 ends lines at U+0085, U+2028, U+2029 and a lone CR too; editors do not.
-        self.exact = not _OTHER_BREAKS.search(text)
+        self.exact = not (_breaks_maybe(text) and _OTHER_BREAKS.search(text))
         self.ampersand = "&" in text
         """Whether any scalar can start with '&' (an anchor)."""
 
@@ -261,6 +264,88 @@ class _Walker:
                 )
 
 
+# A file of the simplest shape is read without libyaml, line by line, into the very values the
+# walker makes of libyaml's nodes (tests/test_fastpaths.py compares the two): top-level
+# `key: value` lines, and `key:` lines each followed by a block list of flat mappings, one
+# `key: value` a line, every value "double quoted" without a backslash or a plain word of the
+# characters below. Anything else (comments aside) — another indentation, a nested value, a
+# null, a duplicate key, a tab, a line break YAML 1.1 sees and editors do not — is left to libyaml.
+_PLAIN_WORD = r"[A-Za-z0-9](?:[A-Za-z0-9 _.,;()/+?'-]*[A-Za-z0-9_.,;()/+?'-])?"
+"""Plain text YAML takes as written (its type aside): no indicator, no ': ' or ' #', no end space."""
+_SIMPLE_LINE = re.compile(rf'( *)(- )?([a-z_]+):(?: ("[^"\\\n]*"|{_PLAIN_WORD}))?')
+_RESOLVER = yaml.resolver.Resolver()
+
+
+def _simple_document(text: str, rel: str) -> Value | None:
+    """read_yaml's value of `text` if it has the simplest shape (above), else None."""
+    if "\t" in text or "\ufeff" in text:
+        return None
+    walker = _Walker(rel, text)
+    if not walker.exact:
+        return None
+    top: dict[str, Value] = {}
+    root_line = 0
+    list_key = ""  # a top-level key whose list is to come (its first "- " line)
+    list_line = 0
+    items: list[Value] | None = None  # the list being read
+    indent = 0  # of its "- "
+    entries: dict[str, Value] = {}  # the mapping being read
+    index = 0  # of the line's first character
+    for number, line in enumerate(text.split("\n"), 1):
+        start, index = index, index + len(line) + 1
+        if not line or line.lstrip(" ").startswith("#"):
+            continue
+        match = _SIMPLE_LINE.fullmatch(line)
+        if match is None:
+            return None
+        spaces, dash, key, written = match.groups()
+        column = len(spaces) + 1
+        if dash:
+            if list_key:  # the list begins
+                items = []
+                indent = len(spaces)
+                top[list_key] = _value(items, list_line, "seq", "", 1, 1, False)
+                list_key = ""
+            elif items is None or len(spaces) != indent:
+                return None
+            column += 2
+            entries = {}
+            # (A mapping's key_column is its last key's, as the walker's loop leaves it.)
+            items.append(_value(entries, number, "map", "", column, column, False))
+        elif items is not None and len(spaces) == indent + 2:
+            pass  # the mapping goes on
+        elif not spaces and not list_key:
+            items, entries = None, top
+            root_line = root_line or number
+        else:
+            return None
+        if key in entries:
+            return None
+        if written is None:
+            if entries is not top:
+                return None
+            list_key, list_line = key, number
+            entries[key] = _NO_VALUE
+            continue
+        at = column + len(key) + 2
+        if written[0] == '"':
+            entries[key] = _value(written[1:-1], number, "str", written[1:-1], at, column, False)
+            continue
+        tag = _RESOLVER.resolve(yaml.ScalarNode, written, (True, False))  # type: ignore[no-untyped-call]
+        mark = yaml.Mark(rel, start + at - 1, number - 1, at - 1, None, None)  # type: ignore[arg-type]
+        entries[key] = walker.scalar(yaml.ScalarNode(tag, written, mark, mark), number, at, column)
+    if list_key or not top:
+        return None
+    walker.check_anchors()
+    if walker.problems:
+        return None
+    return _value(top, root_line, "map", "", 1, 1, False)
+
+
+_NO_VALUE = Value(None, 0, "null")
+"""A top-level key's value until its list begins."""
+
+
 def position(text: str, index: int) -> tuple[int, int]:
     """1-based line and column of character `index` of `text`, lines ending at "\n" only."""
     start = text.rfind("\n", 0, index) + 1
@@ -268,6 +353,13 @@ def position(text: str, index: int) -> tuple[int, int]:
 
 
 _OTHER_BREAKS = re.compile("[\x85\u2028\u2029]|\r(?!\n)")
+
+
+def _breaks_maybe(text: str) -> bool:
+    """Whether `text` has a character _OTHER_BREAKS looks for (four quick scans beat one regex)."""
+    return "\r" in text or "\x85" in text or "\u2028" in text or "\u2029" in text
+
+
 _YAML11_TEXT = {f"{_CORE}value", f"{_CORE}merge"}
 # What YAML does not accept in a file (all but its "printable" set: \t \n \r \x20-\x7e \x85
 # \xa0-\ud7ff \ue000-\ufffd \U00010000-\U0010ffff), which stops PyYAML. Written as the ranges
