@@ -390,3 +390,51 @@ def _simple_yaml(draw: st.DrawFn) -> str:
 @given(_simple_yaml())
 def test_simple_yaml_files_are_what_libyaml_reads(text: str) -> None:
     test_simple_yaml_is_what_libyaml_reads.hypothesis.inner_test(text.split("\n"), "")  # type: ignore[attr-defined]
+
+
+def test_quick_html_character_classes_are_the_lookaheads() -> None:
+    # quickhtml's _LINE_CHAR and _INNER_CHAR stand for "(?!(?! )\s)" and "(?!\s)" before _PLAIN:
+    # the same characters, every code point checked.
+    import re
+
+    from deckbuilder import quickhtml
+
+    pairs = [
+        (re.compile(rf"(?!(?! )\s){quickhtml._PLAIN}"), re.compile(quickhtml._LINE_CHAR)),
+        (re.compile(rf"(?!\s){quickhtml._PLAIN}"), re.compile(quickhtml._INNER_CHAR)),
+    ]
+    text = "".join(map(chr, range(0x110000)))
+    for old, new in pairs:
+        assert [m.start() for m in old.finditer(text)] == [m.start() for m in new.finditer(text)]
+
+
+# quickhtml's test of a whole text before its runs of plain characters were taken at once.
+_OLD_PLAIN = r"[^\x00-\x1f\x7f-\x9f$*<@\[\\\]^_`|~]"
+_OLD_INNER_CHAR = rf"(?!\s){_OLD_PLAIN}"
+_OLD_INNER = rf"{_OLD_INNER_CHAR}(?:(?:(?!(?! )\s){_OLD_PLAIN})*{_OLD_INNER_CHAR})?"
+_OLD_CODE = r"[^`\\$\x00-\x1f\x7f-\x9f]"
+_OLD_URL = r"https?://[A-Za-z0-9\-._~:/?#@'()+,;=%]+"
+_OLD_LINE = (
+    r"(?![-+#>=<\s]|\d+[.)][^\S\n]|\*[^\S\n])"
+    rf"(?:(?!(?! )\s){_OLD_PLAIN}"
+    rf"|(?<!\*)(?:\*\*{_OLD_INNER}\*\*|\*{_OLD_INNER}\*)(?!\*)"
+    rf"|(?<!`)`(?=[^\S\n]*[^\s`]){_OLD_CODE}+`(?!`)"
+    rf"|<{_OLD_URL}>)+"
+    r"(?<![ :])"
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(
+        st.one_of(_FIELD_TOKENS, st.sampled_from(["\u2003", "\u3000", "\t", "\x85", "\xa0"])), max_size=14
+    )
+)
+def test_quick_html_takes_the_texts_it_took(tokens: list[str]) -> None:
+    import re
+
+    from deckbuilder import quickhtml
+
+    text = "".join(tokens)
+    old = re.compile(rf"{_OLD_LINE}(?:\n{_OLD_LINE})*\n*")
+    assert (old.fullmatch(text) is None) == (quickhtml._TEXT.fullmatch(text) is None)

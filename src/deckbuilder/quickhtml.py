@@ -30,14 +30,20 @@ import re
 # Any character but controls and the ASCII punctuation Markdown, math or HTML act on (as a
 # class of what is left out: a class of ranges up to U+10FFFF takes long to compile).
 _PLAIN = r"[^\x00-\x1f\x7f-\x9f$*<@\[\\\]^_`|~]"
-_INNER_CHAR = rf"(?!\s){_PLAIN}"
-_INNER = rf"{_INNER_CHAR}(?:(?:(?!(?! )\s){_PLAIN})*{_INNER_CHAR})?"
+# _PLAIN but spaces other than ' ' (the Unicode ones Python's \s adds: each is in _PLAIN), as one
+# class: a lookahead at every character of a text costs more than the rest of its test.
+_LINE_CHAR = r"[^\x00-\x1f\x7f-\xa0$*<@\[\\\]^_`|~\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_INNER_CHAR = r"[^\x00-\x20\x7f-\xa0$*<@\[\\\]^_`|~\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# (_INNER_CHAR: without ' ' too, as "(?!\s)" before _PLAIN.)
+_INNER = rf"{_INNER_CHAR}(?:{_LINE_CHAR}*{_INNER_CHAR})?"
 _CODE = r"[^`\\$\x00-\x1f\x7f-\x9f]"  # no control characters: Markdown expands tabs, keeps \x02 for itself
 _URL = r"https?://[A-Za-z0-9\-._~:/?#@'()+,;=%]+"
 # One line: nothing a block starts with ("1.\n" is not a list: the space must be on the line).
 _LINE = (
     r"(?![-+#>=<\s]|\d+[.)][^\S\n]|\*[^\S\n])"
-    rf"(?:(?!(?! )\s){_PLAIN}"  # a plain character, but no space other than ' '
+    # Plain characters, but no space other than ' ' (taken all at once: what follows a run
+    # starts with none of them, so the text matches as before, and the run is never split).
+    rf"(?:{_LINE_CHAR}++"
     rf"|(?<!\*)(?:\*\*{_INNER}\*\*|\*{_INNER}\*)(?!\*)"
     # A code span with something but spaces in it, read one way only (its characters are no
     # plain text's: a text with many spans that fails later must not try every way to split them).
