@@ -105,6 +105,7 @@ class FieldChecks:
 
 
 _texts = operator.attrgetter(*TEXT_FIELDS)
+_fields = operator.itemgetter(*TEXT_FIELDS)
 
 
 class CardCache:
@@ -202,14 +203,16 @@ class CardCache:
         theirs = self._digests.get(rel)
         if theirs is None or len(theirs) != len(rendered):
             return
-        digests, htmls = [], []
+        digests: list[str] = []
+        htmls: list[str] = []
         for index, (d, rc) in enumerate(zip(theirs, rendered, strict=True)):
             keep = bool(d) and not rc.media and index not in failed
             digests.append(d if keep else "")
             if keep:
-                htmls += [rc.fields[name] for name in TEXT_FIELDS]
-        found = {str(at): list(f) for at, f in enumerate(map(self._checks.of, htmls)) if f != NOTHING}
-        lock = [self._checks.digest(html) for html in htmls]
+                htmls += _fields(rc.fields)
+        # (`findings` and the cache's entries give NOTHING itself for a field without findings.)
+        found = {str(at): list(f) for at, f in enumerate(map(self._checks.of, htmls)) if f is not NOTHING}
+        lock = list(map(self._checks.digest, htmls))
         stamp = self._stamps.get(rel, "")
         self._cache.store(
             {self._name(rel): json.dumps([digests, htmls, lock, found, stamp], ensure_ascii=False)}, _KIND

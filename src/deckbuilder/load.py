@@ -357,7 +357,7 @@ def _card(
         )
         card_id = ""
     what = f"card '{card_id}'" if card_id else f"card #{index}"
-    card_type = check.text(entries, "type", what) or "basic"
+    card_type = (check.text(entries, "type", what) if "type" in entries else "") or "basic"
     if card_type not in CARD_TYPES:
         close = _close_matches(card_type, CARD_TYPES)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -429,8 +429,9 @@ def _card(
     field_lines = {_KEYS.get(key, key): value.line for key, value in entries.items()}
     if deck_was:
         field_lines["deck_was"] = deck_was[1]
-    extra = check.text(entries, "extra", what)
-    source = check.text(entries, "source", what)
+    # (A text the card leaves out is "": most cards leave out some.)
+    extra = check.text(entries, "extra", what) if "extra" in entries else ""
+    source = check.text(entries, "source", what) if "source" in entries else ""
     return _card_of(  # Card(id, type, front, back, text, extra, source, tags, subdeck, was, …)
         card_id,
         card_type,
