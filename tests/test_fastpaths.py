@@ -351,6 +351,17 @@ _WORDS = st.sampled_from(
         "a - b",
         "a/b+c;d",
         "y",
+        "true",
+        "True",
+        "Tree",
+        "onion",
+        "Off-site",
+        "nothing",
+        "-1",
+        "+1",
+        "0.5",
+        ".5",
+        "zero",
     ]
 )
 

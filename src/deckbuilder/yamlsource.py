@@ -272,8 +272,11 @@ class _Walker:
 # null, a duplicate key, a tab, a line break YAML 1.1 sees and editors do not — is left to libyaml.
 _PLAIN_WORD = r"[A-Za-z0-9](?:[A-Za-z0-9 _.,;()/+?'-]*[A-Za-z0-9_.,;()/+?'-])?"
 """Plain text YAML takes as written (its type aside): no indicator, no ': ' or ' #', no end space."""
-_SIMPLE_LINE = re.compile(rf'( *)(- )?([a-z_]+):(?: ("[^"\\\n]*"|{_PLAIN_WORD}))?')
+_SIMPLE_LINE = re.compile(rf'( *)(- )?([a-z_]+):(?: (?:"([^"\\\n]*)"|({_PLAIN_WORD})))?')
 _RESOLVER = yaml.resolver.Resolver()
+_IMPLICIT = Loader.yaml_implicit_resolvers
+"""The resolver's implicit types by a plain scalar's first character: text starting with no
+other character is text (PyYAML's own first test)."""
 
 
 def _simple_document(text: str, rel: str) -> Value | None:
@@ -293,12 +296,14 @@ def _simple_document(text: str, rel: str) -> Value | None:
     index = 0  # of the line's first character
     for number, line in enumerate(text.split("\n"), 1):
         start, index = index, index + len(line) + 1
-        if not line or line.lstrip(" ").startswith("#"):
+        if not line:
             continue
         match = _SIMPLE_LINE.fullmatch(line)
         if match is None:
+            if line.lstrip(" ").startswith("#"):  # a comment
+                continue
             return None
-        spaces, dash, key, written = match.groups()
+        spaces, dash, key, quoted, plain = match.groups()
         column = len(spaces) + 1
         if dash:
             if list_key:  # the list begins
@@ -321,19 +326,21 @@ def _simple_document(text: str, rel: str) -> Value | None:
             return None
         if key in entries:
             return None
-        if written is None:
+        if quoted is None and plain is None:
             if entries is not top:
                 return None
             list_key, list_line = key, number
             entries[key] = _NO_VALUE
             continue
         at = column + len(key) + 2
-        if written[0] == '"':
-            entries[key] = _value(written[1:-1], number, "str", written[1:-1], at, column, False)
-            continue
-        tag = _RESOLVER.resolve(yaml.ScalarNode, written, (True, False))  # type: ignore[no-untyped-call]
-        mark = yaml.Mark(rel, start + at - 1, number - 1, at - 1, None, None)  # type: ignore[arg-type]
-        entries[key] = walker.scalar(yaml.ScalarNode(tag, written, mark, mark), number, at, column)
+        if quoted is not None:
+            entries[key] = _value(quoted, number, "str", quoted, at, column, False)
+        elif plain[0] not in _IMPLICIT and None not in _IMPLICIT:  # (it cannot start with "&")
+            entries[key] = _value(plain, number, "str", plain, at, column, False)
+        else:
+            tag = _RESOLVER.resolve(yaml.ScalarNode, plain, (True, False))  # type: ignore[no-untyped-call]
+            mark = yaml.Mark(rel, start + at - 1, number - 1, at - 1, None, None)  # type: ignore[arg-type]
+            entries[key] = walker.scalar(yaml.ScalarNode(tag, plain, mark, mark), number, at, column)
     if list_key or not top:
         return None
     walker.check_anchors()
