@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 import yaml.reader
 
 from deckbuilder import yamlsource
+from deckbuilder.build import build
 
 
 def test_the_characters_yaml_refuses_are_pyyamls() -> None:
@@ -13,3 +21,21 @@ def test_the_characters_yaml_refuses_are_pyyamls() -> None:
     ours = [m.start() for m in yamlsource._NOT_YAML.finditer(every)]
     assert ours == [m.start() for m in yaml.reader.Reader.NON_PRINTABLE.finditer(every)]
     assert 0 in ours and 0xD800 in ours and 0x10FFFF not in ours
+
+
+def test_a_build_as_a_process_leaves_what_one_in_this_process_leaves(
+    sample: Path, tmp_path: Path, render_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The program skips the collector's passes at exit (gc.freeze): nothing it writes may be lost.
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1790000000")
+    build(sample, tmp_path / "here", cache=False)
+    out = tmp_path / "there"
+    command = [sys.executable, "-m", "deckbuilder", "--project", str(sample), "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Sample Deck:" in done.stdout
+    for name in ("sample.apkg", "sample.release-notes.md"):
+        assert (tmp_path / "there" / name).read_bytes() == (tmp_path / "here" / name).read_bytes()
+    with contextlib.closing(sqlite3.connect(render_cache_dir / "render.sqlite")) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT count(*) FROM entries").fetchone()[0] > 0
