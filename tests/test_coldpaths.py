@@ -1,0 +1,84 @@
+"""A cold build's cheaper ways of writing a package against the obvious ones they stand for."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from deckbuilder import package
+from deckbuilder.build import build
+from deckbuilder.package import PackageContent, package_bytes
+
+
+def _write_notes_as_genanki(conn: sqlite3.Connection, content: PackageContent) -> None:
+    """package._write_notes as it was, each deck written by genanki's Deck.write_to_db."""
+    cursor = conn.cursor()
+    id_gen = itertools.count(content.timestamp * 1000)
+    package.genanki.Package([]).write_to_db(cursor, content.timestamp, id_gen)
+    models = package._models(content)
+    for deck, indexes in package._decks(content).values():
+        for model in models.values():
+            deck.add_model(model)
+        deck.write_to_db(cursor, content.timestamp, id_gen)
+        for due in indexes:
+            note = content.notes[due]
+            if content.card_ords:
+                package._insert_note(cursor, note, content.card_ords[due], deck.deck_id, due, id_gen)
+                continue
+            package._Note(
+                note.mod,
+                model=models[note.note_type.id],
+                fields=list(note.fields),
+                tags=list(note.tags),
+                guid=note.guid,
+                due=due,
+            ).write_to_db(cursor, content.timestamp, deck.deck_id, id_gen)
+    conn.commit()
+
+
+def _card(kind: str, card_id: str) -> list[str]:
+    if kind == "cloze":
+        return [f"  - id: {card_id}", "    type: cloze", f"    text: '{card_id} is {{{{c1::{card_id}}}}}'"]
+    return [
+        f"  - id: {card_id}",
+        f"    type: {kind}",
+        f"    front: What is {card_id}?",
+        "    back: 'It is *so*.'",
+    ]
+
+
+@pytest.mark.parametrize(
+    "subdecks",
+    [
+        [""],  # the deck alone
+        ["A"],
+        ["A", "A::B", "C::D::E", "Ünïcode \"quoted\" 'name'", "C"],
+        [f"Part {i:02}::Chapter {j}" for i in range(12) for j in range(3)],
+    ],
+)
+def test_the_col_row_is_genankis_for_every_deck(
+    make_project: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    subdecks: list[str],
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1790000000")
+    kinds = itertools.cycle(["basic", "cloze", "reversed", "type-in"])
+    files = {"decks/d.yaml": "name: Deck of Decks\ndescription: 'Many *decks*'\n"}
+    for number, subdeck in enumerate(subdecks):
+        lines = ([f"deck: {json.dumps(subdeck)}"] if subdeck else []) + ["cards:"]
+        for i in range(3):
+            lines += _card(next(kinds), f"c-{number}-{i}")
+        files[f"cards/f{number}.yaml"] = "\n".join(lines) + "\n"
+    root = make_project(files)
+    content = build(root, tmp_path / "out", check=True).decks[0].content
+    for made in (content, PackageContent(**{**vars(content), "card_ords": ()})):  # genanki's own notes too
+        ours = package_bytes(made)
+        with monkeypatch.context() as patch:
+            patch.setattr(package, "_write_notes", _write_notes_as_genanki)
+            assert package_bytes(made) == ours
