@@ -69,13 +69,13 @@ def test_cached_builds_are_the_same_bytes(released: Path, tmp_path: Path, render
 
 def card_entries(cache_folder: Path) -> dict[bytes, list[object]]:
     """The card cache's entries (cardcache.py), one per card file: JSON lists of each card's
-    digest, each kept card's fields' HTML, their lock digests, their findings and the digest of
-    the card file's bytes."""
+    digest, each kept card's fields' HTML, their lock digests, their findings, the digest of
+    the card file's bytes and the lock digests of the cards' ids."""
     found = {}
     for key, value in entries(cache_folder).items():
         with contextlib.suppress(ValueError):
             decoded = json.loads(value)
-            if isinstance(decoded, list) and len(decoded) == 5 and isinstance(decoded[3], dict):
+            if isinstance(decoded, list) and len(decoded) == 6 and isinstance(decoded[3], dict):
                 found[key] = decoded
     return found
 
@@ -96,11 +96,11 @@ def test_a_hit_is_used_and_a_damaged_entry_is_not(
     card_key, card = next(
         (k, c) for k, c in card_entries(render_cache_dir).items() if 'class="highlight"' in str(c[1])
     )
-    digests, htmls, lock, found, stamp = card
+    digests, htmls, lock, found, stamp, ids = card
     assert isinstance(htmls, list)
     forged_htmls = [h.replace('class="highlight"', 'class="highlight from-the-card-cache"') for h in htmls]
     # A consistent entry is what the cache serves: proof the card entry is read.
-    forge(render_cache_dir, card_key, json.dumps([digests, forged_htmls, lock, found, stamp]))
+    forge(render_cache_dir, card_key, json.dumps([digests, forged_htmls, lock, found, stamp, ids]))
     assert "from-the-card-cache" in note_text(package(released, tmp_path / "card-hit"), tmp_path)
     with sqlite3.connect(render_cache_dir / "render.sqlite") as db:
         db.execute("DELETE FROM entries WHERE key = ?", (card_key,))
@@ -635,6 +635,9 @@ FOREIGN_CARD_ENTRIES: dict[str, Callable[[list[object]], str]] = {
     "not JSON": lambda e: "nope",
     "three parts": lambda e: json.dumps(e[:3]),
     "four parts (the layout before the card file's digest)": lambda e: json.dumps(e[:4]),
+    "five parts (the layout before the ids' digests)": lambda e: json.dumps(e[:5]),
+    "an id's digest not text": lambda e: _with(e, 5, [None, *e[5][1:]]),  # type: ignore[index]
+    "the ids' digests not a list": lambda e: _with(e, 5, "".join(e[5])),  # type: ignore[arg-type]
     "a part more": lambda e: json.dumps([*e, ""]),
     "the card file's digest not text": lambda e: _with(e, 4, None),
     "a field short": lambda e: _with(e, 1, e[1][:-1]),  # type: ignore[index]

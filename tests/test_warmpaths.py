@@ -319,3 +319,18 @@ _CHARACTER_REFERENCES = {"<": "&lt;", "&": "&amp;", "~": "&#126;"}
 def test_release_note_text_is_escaped_as_one_pattern_did(text: str) -> None:
     expected = _MARKUP.sub(lambda m: _CHARACTER_REFERENCES.get(m[0]) or "\\" + m[0], text)
     assert releasenotes._text(text) == expected
+
+
+def test_the_lock_digests_of_ids_come_from_an_entry_of_the_same_bytes(tmp_path: Path) -> None:
+    from deckbuilder.lock import digest
+
+    rendered = tuple(rendered_card(id=n, front=f"**{n}**") for n in ("a", "b-2", "c"))
+    cards = tuple(rc.card for rc in rendered)
+    _keep(tmp_path, rendered, set(), "bytes-1")
+    for stamp, learnt in (("bytes-1", True), ("bytes-2", False)):
+        cache = RenderCache(tmp_path, b"one")
+        checks = FieldChecks()
+        CardCache(cache, checks, "/project").lookup({"cards/c.yaml": cards}, {"cards/c.yaml": stamp})
+        cache.close()
+        ids = {card.id: checks._digests.get(card.id) for card in cards}
+        assert ids == ({card.id: digest(card.id) for card in cards} if learnt else dict.fromkeys(ids)), stamp

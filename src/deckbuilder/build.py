@@ -22,7 +22,7 @@ from .cardcache import CardCache, FieldChecks
 from .lint import lint
 from .load import load_project
 from .lock import Lock, NoteInput, NoteTypeInput
-from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project, deck_name
+from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project, deck_name, slot_maker
 from .notecheck import AnkiCards, check_note, cloze_syntax, unbalanced_html
 from .notetypes import KINDS, TemplateSet
 from .output import Content, write_all
@@ -302,8 +302,12 @@ def _render(
     checks.learn_simple(renderer.quick_htmls)
     rendered = {}
     for path, cards in project.card_files.items():
-        done = []
         file_hits = hits.pop(path, {})
+        if len(file_hits) == len(cards):  # every card from the card cache (its index order)
+            rendered[path] = tuple(map(_rendered_card, cards, file_hits.values(), itertools.repeat(())))
+            kept.keep(path, rendered[path], ())
+            continue
+        done = []
         failed = set()  # cards whose problems are found afresh: not kept
         for index, card in enumerate(cards):
             fields = file_hits.get(index)
@@ -321,6 +325,10 @@ def _render(
     if cache is not None:
         cache.flush()  # the new entries hold the deck's HTML: written now, not held until the end
     return rendered
+
+
+_rendered_card = slot_maker(RenderedCard)
+"""RenderedCard(card, fields, media), without a frozen dataclass's __init__ (one per card)."""
 
 
 def _write_preview(

@@ -106,6 +106,7 @@ class FieldChecks:
 
 _texts = operator.attrgetter(*TEXT_FIELDS)
 _fields = operator.itemgetter(*TEXT_FIELDS)
+_ID = operator.attrgetter("id")
 
 
 class CardCache:
@@ -156,6 +157,8 @@ class CardCache:
                 digests = list(entry[0])
                 for index in [index for index, d in enumerate(digests) if not d]:
                     digests[index] = _digest(self.source(cards[index]))
+                if len(entry[5]) == len(cards):  # the lock's digests of these cards' ids
+                    self._checks._digests.update(zip(map(_ID, cards), entry[5], strict=True))
             else:
                 digests = [_digest(self.source(card)) for card in cards]
             self._digests[rel] = digests
@@ -214,9 +217,9 @@ class CardCache:
         found = {str(at): list(f) for at, f in enumerate(map(self._checks.of, htmls)) if f is not NOTHING}
         lock = list(map(self._checks.digest, htmls))
         stamp = self._stamps.get(rel, "")
-        self._cache.store(
-            {self._name(rel): json.dumps([digests, htmls, lock, found, stamp], ensure_ascii=False)}, _KIND
-        )
+        ids = [self._checks.digest(rc.card.id) for rc in rendered]  # (worked out once: the plan's too)
+        entry = [digests, htmls, lock, found, stamp, ids]
+        self._cache.store({self._name(rel): json.dumps(entry, ensure_ascii=False)}, _KIND)
 
     def _name(self, rel: str) -> str:
         return f"{self._root}\0{rel}"
@@ -232,20 +235,24 @@ def _digest(source: str | None) -> str:
     return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _decode(value: str) -> tuple[list[str], list[str], list[str], dict[int, Findings], str] | None:
+def _decode(
+    value: str,
+) -> tuple[list[str], list[str], list[str], dict[int, Findings], str, list[str]] | None:
     """What `keep` wrote (each card's digest, each kept card's fields' HTML and their digests,
-    the findings that are not NOTHING by field, the digest of the card file's bytes or ""), or
-    None for anything else."""
+    the findings that are not NOTHING by field, the digest of the card file's bytes or "", the
+    lock's digest of each card's id), or None for anything else."""
     try:
         entry = json.loads(value)
     except (ValueError, RecursionError):
         return None
-    if type(entry) is not list or len(entry) != 5:
+    if type(entry) is not list or len(entry) != 6:
         return None
-    digests, htmls, lock, sparse, stamp = entry
+    digests, htmls, lock, sparse, stamp, ids = entry
     if not (
         type(digests) is type(htmls) is type(lock) is list and type(sparse) is dict and type(stamp) is str
     ):
+        return None
+    if type(ids) is not list or not _strings(ids):
         return None
     kept = len(digests) - digests.count("")
     if len(htmls) != _N * kept or len(lock) != len(htmls) or not _strings(digests, htmls, lock):
@@ -258,7 +265,7 @@ def _decode(value: str) -> tuple[list[str], list[str], list[str], dict[int, Find
         if not (type(scripts) is type(unbalanced) is type(odd_tags) is str and type(cloze) is bool):
             return None
         found[int(at)] = Findings(scripts, unbalanced, cloze, odd_tags)
-    return digests, htmls, lock, found, stamp
+    return digests, htmls, lock, found, stamp, ids
 
 
 def _strings(*lists: list[object]) -> bool:
