@@ -334,3 +334,28 @@ def test_the_lock_digests_of_ids_come_from_an_entry_of_the_same_bytes(tmp_path: 
         cache.close()
         ids = {card.id: checks._digests.get(card.id) for card in cards}
         assert ids == ({card.id: digest(card.id) for card in cards} if learnt else dict.fromkeys(ids)), stamp
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            _cards("cards/a.yaml"),
+            st.dictionaries(st.sampled_from(["front", "back", "text", "deck_was"]), st.integers(0, 99)),
+        ),
+        max_size=6,
+    )
+)
+def test_a_card_file_entry_gives_back_every_field_of_its_cards(
+    cards: list[tuple[Card, dict[str, int]]],
+) -> None:
+    from deckbuilder.rendercache import decode_loaded, encode_loaded
+
+    made = tuple(dataclasses.replace(card, field_lines=lines) for card, lines in cards)
+    problems = [Diagnostic(card.location, f"problem {n}", n % 2 == 0, "x") for n, card in enumerate(made)]
+    decoded = decode_loaded(encode_loaded(made, problems))
+    assert decoded is not None
+    assert [[getattr(c, f.name) for f in dataclasses.fields(Card)] for c in decoded[0]] == [
+        [getattr(c, f.name) for f in dataclasses.fields(Card)] for c in made
+    ]
+    assert decoded[1] == problems

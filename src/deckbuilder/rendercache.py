@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import operator
 import os
@@ -375,24 +376,25 @@ def _plain(kind: type) -> _Codec:
 def _strings(column: Any, count: int) -> list[tuple[str, ...]]:
     table, rows = column
     values = [tuple(_only(value, str)) for value in _only(table, list)]
-    return [values[row] for row in _rows(rows, values, count)]
+    return list(map(values.__getitem__, _rows(rows, values, count)))  # (rows checked: no -1)
 
 
 def _locations(column: Any, count: int) -> list[Location]:
     paths, rows, lines, columns = column
     _only(paths, str)
-    at = [paths[row] for row in _rows(rows, paths, count)]
+    at = map(paths.__getitem__, _rows(rows, paths, count))
     return list(map(_location_of, at, _only(lines, int, count), _only(columns, int, count)))
 
 
 def _numbers(column: Any, count: int) -> list[dict[str, int]]:
     shapes, rows, numbers = column
     names = [_only(shape, str) for shape in _only(shapes, list)]
-    _rows(rows, names, count)
-    if sum(len(names[row]) for row in rows) != len(_only(numbers, int)):
+    shape_of = names.__getitem__
+    if sum(map(len, map(shape_of, _rows(rows, names, count)))) != len(_only(numbers, int)):
         raise ValueError("not the numbers of these names")
     taken = iter(numbers)
-    return [dict(zip(names[row], taken)) for row in rows]  # noqa: B905 (the names end each one)
+    # Each item's dict of its names and as many numbers (zip reads the names first: they end it).
+    return list(map(dict, map(zip, map(shape_of, rows), itertools.repeat(taken))))
 
 
 _BY_TYPE: dict[str, _Codec] = {
