@@ -296,3 +296,28 @@ def test_simple_texts_start_no_worker(
     root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": "cards:\n" + cards})
     build(root, tmp_path / "out", workers=2)
     assert not workers_made
+
+
+def test_a_build_that_stops_midway_leaves_no_worker_and_frees_the_build_lock(
+    tmp_path: Path, render_cache_dir: Path, workers_made: list[MarkdownWorker]
+) -> None:
+    # The worker is forked while the cards are read, with the build lock held: it inherits the
+    # lock's descriptor (flock locks follow the open file, not the process). A build that stops
+    # after the fork and before its conversions are taken (a deck named that the project does
+    # not have; an error or Ctrl-C while reading or rendering) must stop the worker, or the
+    # worker runs on and holds the project's build lock after the build returned.
+    import fcntl
+    import multiprocessing
+
+    from deckbuilder.build import UnknownDeck
+
+    root = _project(tmp_path / "p")
+    with pytest.raises(UnknownDeck):
+        build(root, tmp_path / "out", ["No such deck"], workers=2, cache=False)
+    assert workers_made
+    assert not multiprocessing.active_children()
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: still held
+    finally:
+        os.close(fd)

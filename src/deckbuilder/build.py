@@ -139,14 +139,17 @@ def _build(
     renderer = MarkdownRenderer(root, MediaFiles())
     # The cards read afresh start converting as they are read (with a second core).
     early = renderer.convert_early(render_cache, workers)
-    project = load_project(root, problems, render_cache, workers, early)
-    selected = select_decks(project, names)
-    templates = TemplateSet(root)
-    templates.check_override_names(problems)
-    all_cards = [card for cards in project.card_files.values() for card in cards]
-    progress(f"rendering {len(all_cards)} cards", 0.1)
-    checks = FieldChecks()
-    rendered = _render(project, renderer, render_cache, checks, problems, workers)
+    try:
+        project = load_project(root, problems, render_cache, workers, early)
+        selected = select_decks(project, names)
+        templates = TemplateSet(root)
+        templates.check_override_names(problems)
+        all_cards = [card for cards in project.card_files.values() for card in cards]
+        progress(f"rendering {len(all_cards)} cards", 0.1)
+        checks = FieldChecks()
+        rendered = _render(project, renderer, render_cache, checks, problems, workers)
+    finally:  # (after _render's finish, nothing to stop; before it, an error or Ctrl-C)
+        renderer.stop_worker()
     now = _now(problems)
     result = BuildResult()
     result.warnings += [

@@ -354,6 +354,14 @@ class MarkdownRenderer:
             self._worker.close()
             self._worker = None
 
+    def stop_worker(self) -> None:
+        """Stop the Markdown worker, if one runs, without waiting for what it converts (a build
+        that stopped midway: the worker holds the build lock's descriptor too)."""
+        self._early = False
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
     def forget_conversions(self) -> None:
         """Let go of the texts converted so far, once their cards are rendered (the cards' fields
         hold their HTML): a big deck's every text and its HTML otherwise stay in memory."""
