@@ -403,6 +403,16 @@ def test_simple_yaml_files_are_what_libyaml_reads(text: str) -> None:
     test_simple_yaml_is_what_libyaml_reads.hypothesis.inner_test(text.split("\n"), "")  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("length", [1024, 1025, 3000])
+@pytest.mark.parametrize("shape", ["{key}: x\n", "cards:\n  - {key}: x\n", 'deck: a\n{key}: "b"\n'])
+def test_simple_yaml_keys_as_long_as_libyaml_takes(length: int, shape: str) -> None:
+    # A plain key is a YAML "simple key": libyaml takes one of at most 1024 characters and
+    # stops at a longer one ("mapping values are not allowed in this context"). The line by
+    # line reader must not take a file libyaml stops at (its key reported as unknown instead).
+    text = shape.format(key="k" * length)
+    test_simple_yaml_is_what_libyaml_reads.hypothesis.inner_test(text.split("\n"), "")  # type: ignore[attr-defined]
+
+
 def test_quick_html_character_classes_are_the_lookaheads() -> None:
     # quickhtml's _LINE_CHAR and _INNER_CHAR stand for "(?!(?! )\s)" and "(?!\s)" before _PLAIN:
     # the same characters, every code point checked.

@@ -272,7 +272,8 @@ class _Walker:
 # null, a duplicate key, a tab, a line break YAML 1.1 sees and editors do not — is left to libyaml.
 _PLAIN_WORD = r"[A-Za-z0-9](?:[A-Za-z0-9 _.,;()/+?'-]*[A-Za-z0-9_.,;()/+?'-])?"
 """Plain text YAML takes as written (its type aside): no indicator, no ': ' or ' #', no end space."""
-_SIMPLE_LINE = re.compile(rf'( *)(- )?([a-z_]+):(?: (?:"([^"\\\n]*)"|({_PLAIN_WORD})))?')
+# (libyaml takes a plain key of at most 1024 characters: a longer one is a syntax error.)
+_SIMPLE_LINE = re.compile(rf'( *)(- )?([a-z_]{{1,1024}}):(?: (?:"([^"\\\n]*)"|({_PLAIN_WORD})))?')
 _RESOLVER = yaml.resolver.Resolver()
 _IMPLICIT = Loader.yaml_implicit_resolvers
 """The resolver's implicit types by a plain scalar's first character: text starting with no
