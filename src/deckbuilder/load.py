@@ -119,7 +119,8 @@ class _Checker:
         if value is not None and value.kind == "str":  # most: short text without control characters
             text = value.raw
             if len(text) <= _SHORTEST_TOO_BIG and not CONTROL_CHARACTER.search(text) and text.strip():
-                return self.one(text)
+                seen: str = self._seen.setdefault(text, text)  # (self.one, without a call per text)
+                return seen
         if value is not None and value.kind == "invalid":
             return ""
         if value is None or value.data is None:
@@ -443,13 +444,14 @@ def _card(
         tags,
         subdeck,
         tuple(was),
-        Location(check.rel, item.line),
+        _location_of(check.rel, item.line, 0),
         field_lines,
         deck_was[0] if deck_was else "",
     )
 
 
 _card_of = slot_maker(Card)
+_location_of = slot_maker(Location)
 
 
 def _card_name(item: Value, index: int) -> str:

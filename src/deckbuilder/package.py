@@ -207,6 +207,13 @@ def _genanki_cards(model: _Model) -> Callable[[tuple[str, ...]], list[int]]:
         req = model._req
     except Exception:  # genanki's chevron rejects a template Anki's parser was checked with
         return lambda fields: []  # (genanki would fail alike on every note of the model)
+    if all(len(required) == 1 for _, _, required in req):  # (each card by one field: its own test)
+        picks = [(card_ord, required[0]) for card_ord, _, required in req]
+
+        def one_field_cards(fields: tuple[str, ...]) -> list[int]:
+            return [card_ord for card_ord, i in picks if fields[i]]  # (any or all of one field: it)
+
+        return one_field_cards
     tests = [
         (card_ord, any if any_or_all == "any" else all, required) for card_ord, any_or_all, required in req
     ]
