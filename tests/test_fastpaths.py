@@ -362,8 +362,79 @@ _WORDS = st.sampled_from(
         "0.5",
         ".5",
         "zero",
+        "'single'",
+        '"with \\" escape \\\\ and \\\\\\" more"',
+        '"\\n newline"',
+        '"\\t tab \\x41"',
+        '"ends \\\\"',
+        '"open \\"',
+        "'it''s'",
+        "' spaced '",
+        "''",
+        "'a''",
+        "'a: b # c'",
+        "[a, b-c]",
+        "[]",
+        "[yes, 1, null, x.y]",
+        "[a,b]",
+        "[ a ]",
+        "What is $x_{2}^2$ when **x** is 2?",
+        "https://example.org/a:b",
+        "a{b}, [c] d, e]",
+        "C# and F#",
+        "a :b",
+        "a: b",
+        "a #b",
+        "trailing ",
+        "é ü 😀",
+        "a\u00a0b",
+        "<< merge",
+        "<<",
+        "=",
+        "~",
+        "-x",
+        "?x",
+        "%x",
+        "@x",
+        "|",
+        "|\n{I}  line one\n{I}  line two",
+        "|\n{I}  one\n\n{I}    more\n{I}  # not a comment\n",
+        "|\n{I}  one\n{I}   \n{I}  two",
+        "|\n{I} shallow",
+        "|\n{I}",
+        "|\n\n{I}  late",
+        ">-\n{I}  folded one\n{I}  folded two",
+        ">-\n{I}  one\n\n{I}  two",
+        ">-\n{I}  one\n{I}    more",
+        ">-\n{I}  one: two # three",
+        "|-\n{I}  x",
+        ">\n{I}  x",
     ]
 )
+
+
+_GOOD_WORDS = st.sampled_from(
+    [
+        '"a: b"',
+        "plain-1",
+        "What is $x_{2}^2$ when **x** is 2?",
+        "https://example.org/a:b",
+        "C# and F#",
+        "'it''s'",
+        "[a, b-c]",
+        "[]",
+        "yes",
+        "12",
+        "|\n{I}  line one\n{I}  line two",
+        "|\n{I}  one\n\n{I}    more\n{I}  # not a comment\n",
+        "|\n{I}   deeper first\n{I}   x",
+        "|\n{I}  one\n\n\n",
+        ">-\n{I}  folded one\n{I}  folded two ",
+        ">-\n{I}  one: two # three\n\n",
+        ">-\n{I}  x",
+    ]
+)
+_VALUES_OF_FILES = st.one_of(_WORDS, _GOOD_WORDS, _GOOD_WORDS)
 
 
 @st.composite
@@ -374,7 +445,7 @@ def _simple_yaml(draw: st.DrawFn) -> str:
     for _ in range(draw(st.integers(1, 3))):
         key = draw(_KEYS)
         if draw(st.booleans()):
-            lines.append(f"{key}: {draw(_WORDS)}")
+            lines += f"{key}: {draw(_VALUES_OF_FILES)}".replace("{I}", "").split("\n")
             continue
         lines.append(f"{key}:")
         indent = " " * draw(st.sampled_from([0, 2, 4]))
@@ -382,14 +453,16 @@ def _simple_yaml(draw: st.DrawFn) -> str:
             unique = draw(st.booleans()) or draw(st.booleans())  # (a duplicate now and then)
             pairs = draw(
                 st.lists(
-                    st.tuples(_KEYS, _WORDS),
+                    st.tuples(_KEYS, _VALUES_OF_FILES),
                     min_size=1,
                     max_size=4,
                     unique_by=(lambda p: p[0]) if unique else None,
                 )
             )
             for n, (k, v) in enumerate(pairs):
-                lines.append(f"{indent}{'- ' if n == 0 else '  '}{k}: {v}")
+                lines += f"{indent}{'- ' if n == 0 else '  '}{k}: {v}".replace("{I}", indent + "  ").split(
+                    "\n"
+                )
             lines += draw(st.sampled_from([[], [""], ["# c"], [f"{indent}  # c"]]))
     if draw(st.booleans()):
         at = draw(st.integers(0, len(lines)))
@@ -397,7 +470,7 @@ def _simple_yaml(draw: st.DrawFn) -> str:
     return "\n".join(lines) + draw(st.sampled_from(["", "\n"]))
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=2500, deadline=None)
 @given(_simple_yaml())
 def test_simple_yaml_files_are_what_libyaml_reads(text: str) -> None:
     test_simple_yaml_is_what_libyaml_reads.hypothesis.inner_test(text.split("\n"), "")  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ compose the node graph (with libyaml where available) and walk it ourselves.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,13 +268,24 @@ class _Walker:
 # A file of the simplest shape is read without libyaml, line by line, into the very values the
 # walker makes of libyaml's nodes (tests/test_fastpaths.py compares the two): top-level
 # `key: value` lines, and `key:` lines each followed by a block list of flat mappings, one
-# `key: value` a line, every value "double quoted" without a backslash or a plain word of the
-# characters below. Anything else (comments aside) — another indentation, a nested value, a
-# null, a duplicate key, a tab, a line break YAML 1.1 sees and editors do not — is left to libyaml.
-_PLAIN_WORD = r"[A-Za-z0-9](?:[A-Za-z0-9 _.,;()/+?'-]*[A-Za-z0-9_.,;()/+?'-])?"
-"""Plain text YAML takes as written (its type aside): no indicator, no ': ' or ' #', no end space."""
+# `key: value` a line. A value is "double quoted" (escaping only \" and \\), 'single quoted', plain
+# text on its line, a [list, of, words], or a `|` or `>-` block of lines. Anything else (comments
+# aside) — another indentation, a nested value, a null, a duplicate key, a tab, a line break
+# YAML 1.1 sees and editors do not, a block with lines more indented or empty ones where that
+# matters — is left to libyaml.
+_PLAIN_TEXT = r"""[^\s\-?:,\[\]{}#&*!|>'"%@`](?:[^\s:]|:(?=\S)| ++(?=[^\s#]))*+"""
+"""Plain text in a block mapping: no indicator first, no ': ' or ' #', no end space (YAML's
+blanks are spaces here; any other space character leaves the line to libyaml)."""
+_FLOW_WORD = r"[A-Za-z0-9][A-Za-z0-9_./+-]*"
 # (libyaml takes a plain key of at most 1024 characters: a longer one is a syntax error.)
-_SIMPLE_LINE = re.compile(rf'( *)(- )?([a-z_]{{1,1024}}):(?: (?:"([^"\\\n]*)"|({_PLAIN_WORD})))?')
+_SIMPLE_LINE = re.compile(
+    r'( *)(- )?([a-z_]{1,1024}):(?: (?:"((?:[^"\\\n]|\\["\\])*+)"'  # spaces, "- ", key, "text"
+    r"|'((?:[^'\n]|'')*+)'"  # 'text'
+    rf"|(\[(?:{_FLOW_WORD}(?:, {_FLOW_WORD})*)?\])"  # [words]
+    r"|(\||>-)"  # a block's header
+    rf"|({_PLAIN_TEXT})))?"  # plain text
+)
+_ESCAPED = re.compile(r'\\(["\\])')
 _RESOLVER = yaml.resolver.Resolver()
 _IMPLICIT = Loader.yaml_implicit_resolvers
 """The resolver's implicit types by a plain scalar's first character: text starting with no
@@ -294,9 +306,12 @@ def _simple_document(text: str, rel: str) -> Value | None:
     items: list[Value] | None = None  # the list being read
     indent = 0  # of its "- "
     entries: dict[str, Value] = {}  # the mapping being read
-    index = 0  # of the line's first character
-    for number, line in enumerate(text.split("\n"), 1):
-        start, index = index, index + len(line) + 1
+    lines = text.split("\n")
+    starts: list[int] = []  # each line's first character's index, once a plain value needs a mark
+    number = 0
+    while number < len(lines):
+        line = lines[number]
+        number += 1  # (the line's number, 1-based: the index of the next line)
         if not line:
             continue
         match = _SIMPLE_LINE.fullmatch(line)
@@ -304,7 +319,7 @@ def _simple_document(text: str, rel: str) -> Value | None:
             if line.lstrip(" ").startswith("#"):  # a comment
                 continue
             return None
-        spaces, dash, key, quoted, plain = match.groups()
+        spaces, dash, key, double, single, flow, block, plain = match.groups()
         column = len(spaces) + 1
         if dash:
             if list_key:  # the list begins
@@ -327,27 +342,88 @@ def _simple_document(text: str, rel: str) -> Value | None:
             return None
         if key in entries:
             return None
-        if quoted is None and plain is None:
+        at = column + len(key) + 2
+        if double is not None:
+            if "\\" in double:
+                double = _ESCAPED.sub(r"\1", double)
+            entries[key] = _value(double, number, "str", double, at, column, False)
+        elif plain is not None:
+            entries[key] = _plain(walker, plain, number, at, column, lines, starts)
+        elif single is not None:
+            single = single.replace("''", "'")
+            entries[key] = _value(single, number, "str", single, at, column, False)
+        elif flow is not None:
+            found = []
+            where = at + 1
+            for word in flow[1:-1].split(", ") if len(flow) > 2 else ():
+                found.append(_plain(walker, word, number, where, 0, lines, starts))
+                where += len(word) + 2
+            entries[key] = _value(found, number, "seq", "", at, column, True)
+        elif block is not None:
+            body, after = _block(lines, number, column - 1, literal=block == "|")
+            if body is None:
+                return None
+            entries[key] = _value(body, number, "str", body, at, column, False)
+            number = after
+        else:
             if entries is not top:
                 return None
             list_key, list_line = key, number
             entries[key] = _NO_VALUE
-            continue
-        at = column + len(key) + 2
-        if quoted is not None:
-            entries[key] = _value(quoted, number, "str", quoted, at, column, False)
-        elif plain[0] not in _IMPLICIT and None not in _IMPLICIT:  # (it cannot start with "&")
-            entries[key] = _value(plain, number, "str", plain, at, column, False)
-        else:
-            tag = _RESOLVER.resolve(yaml.ScalarNode, plain, (True, False))  # type: ignore[no-untyped-call]
-            mark = yaml.Mark(rel, start + at - 1, number - 1, at - 1, None, None)  # type: ignore[arg-type]
-            entries[key] = walker.scalar(yaml.ScalarNode(tag, plain, mark, mark), number, at, column)
     if list_key or not top:
         return None
     walker.check_anchors()
     if walker.problems:
         return None
     return _value(top, root_line, "map", "", 1, 1, False)
+
+
+def _plain(
+    walker: _Walker, word: str, line: int, column: int, key_column: int, lines: list[str], starts: list[int]
+) -> Value:
+    """The walker's value of plain text at `line` and `column` (`starts`: filled on first need)."""
+    if word[0] not in _IMPLICIT and None not in _IMPLICIT:  # text (and it cannot start with "&")
+        return _value(word, line, "str", word, column, key_column, False)
+    if not starts:
+        starts += itertools.accumulate((len(x) + 1 for x in lines), initial=0)
+    tag = _RESOLVER.resolve(yaml.ScalarNode, word, (True, False))  # type: ignore[no-untyped-call]
+    mark = yaml.Mark(walker.rel, starts[line - 1] + column - 1, line - 1, column - 1, None, None)  # type: ignore[arg-type]
+    return walker.scalar(yaml.ScalarNode(tag, word, mark, mark), line, column, key_column)
+
+
+def _block(lines: list[str], first: int, parent: int, *, literal: bool) -> tuple[str | None, int]:
+    """The text of a `|` block (literal: lines kept, one line break at the end) or a `>-` one
+    (folded: lines joined by spaces, none at the end) whose lines start at lines[first], in a
+    mapping indented by `parent`, and the index of the line after it; None for a block whose
+    lines are not the plainest: a first line empty or not indented past the mapping, a line of
+    spaces only, for `>-` a line more indented or an empty one between lines, a block ending
+    the file without a line break."""
+    head = lines[first] if first < len(lines) else ""
+    depth = len(head) - len(head.lstrip(" "))
+    if not head or depth == len(head) or depth <= parent:
+        return None, first
+    body = []
+    at = first
+    while at < len(lines):
+        line = lines[at]
+        if line:
+            spaces = len(line) - len(line.lstrip(" "))
+            if spaces == len(line) or (spaces > depth and not literal):
+                return None, at
+            if spaces < depth:
+                break
+            line = line[depth:]
+        body.append(line)
+        at += 1
+    if at == len(lines) and lines[-1]:  # (the last line has no line break)
+        return None, at
+    while not body[-1]:  # empty lines after the block: not its text (clip and strip drop them)
+        body.pop()
+    if literal:
+        return "\n".join(body) + "\n", at
+    if "" in body:
+        return None, at
+    return " ".join(body), at
 
 
 _NO_VALUE = Value(None, 0, "null")
