@@ -19,7 +19,7 @@ def _write_notes_as_genanki(conn: sqlite3.Connection, content: PackageContent) -
     """package._write_notes as it was, each deck written by genanki's Deck.write_to_db."""
     cursor = conn.cursor()
     id_gen = itertools.count(content.timestamp * 1000)
-    package.genanki.Package([]).write_to_db(cursor, content.timestamp, id_gen)
+    package._genanki().module.Package([]).write_to_db(cursor, content.timestamp, id_gen)
     models = package._models(content)
     for deck, indexes in package._decks(content).values():
         for model in models.values():
@@ -30,7 +30,7 @@ def _write_notes_as_genanki(conn: sqlite3.Connection, content: PackageContent) -
             if content.card_ords:
                 package._insert_note(cursor, note, content.card_ords[due], deck.deck_id, due, id_gen)
                 continue
-            package._Note(
+            package._genanki().Note(
                 note.mod,
                 model=models[note.note_type.id],
                 fields=list(note.fields),

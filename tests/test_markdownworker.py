@@ -18,6 +18,7 @@ from deckbuilder import markdownworker, render
 from deckbuilder.build import build
 from deckbuilder.markdownworker import MarkdownWorker
 from deckbuilder.model import DeckError, Diagnostic
+from deckbuilder.notetypes import TemplateSet
 
 from .conftest import DATA
 
@@ -321,3 +322,34 @@ def test_a_build_that_stops_midway_leaves_no_worker_and_frees_the_build_lock(
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: still held
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("ready", [False, True])
+def test_what_is_done_while_the_worker_converts_reports_as_before(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    render_cache_dir: Path,
+    workers_made: list[MarkdownWorker],
+    ready: bool,
+) -> None:
+    # Two decks of one identity, a lock that is not JSON, a template of the project's: the locks
+    # and the templates are read while the worker converts (when its HTML is not ready), and
+    # the notes are still checked (the identities' problems come after the cards' checks).
+    root = _project(tmp_path / "p")
+    (root / "decks" / "mixed.yaml").write_text("name: Mixed\nidentity: same\ncards: ['cards/*.yaml']\n")
+    (root / "decks" / "other.yaml").write_text("name: Other\nidentity: same\ncards: ['cards/part-1.yaml']\n")
+    (root / "decks" / "other.lock.json").write_text("{not json")
+    (root / "templates").mkdir()
+    (root / "templates" / "basic.front.html").write_text("[[ card ]]: {{Front}}")
+    (root / "cards" / "part-9.yaml").write_text(
+        "cards:\n  - id: two-in-one\n    type: cloze\n    text: 'a {{c1,2::b}}'\n"
+    )
+    alone = _outcome(root, tmp_path / "alone", workers=1, cache=False)
+    assert {"duplicate-identity", "lock-unreadable", "cloze-genanki"} <= {d.code for d in alone[1]}
+    monkeypatch.setattr(MarkdownWorker, "ready", property(lambda self: ready))
+    compiled: list[bool] = []
+    real = TemplateSet.compile_ahead
+    monkeypatch.setattr(TemplateSet, "compile_ahead", lambda self: compiled.append(True) or real(self))
+    _cold(render_cache_dir)
+    assert _outcome(root, tmp_path / "early", workers=2) == alone
+    assert workers_made and compiled == ([] if ready else [True])

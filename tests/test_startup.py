@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,3 +41,25 @@ def test_a_build_as_a_process_leaves_what_one_in_this_process_leaves(
     with contextlib.closing(sqlite3.connect(render_cache_dir / "render.sqlite")) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT count(*) FROM entries").fetchone()[0] > 0
+
+
+def test_genanki_is_imported_when_a_package_needs_it(make_project: Callable[..., Path]) -> None:
+    # genanki brings asyncio (its cached_property imports it): not at start-up, and not in a
+    # rebuild that keeps its package and finds every note's cards in the cache.
+    cards = "".join(f"  - id: c-{i}\n    front: What is *{i}*?\n    back: '`{i}`'\n" for i in range(5))
+    root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": "cards:\n" + cards})
+    code = (
+        "import sys; from pathlib import Path; from deckbuilder import build;"
+        "print('genanki' in sys.modules, 'asyncio' in sys.modules, end=' ');"
+        "build.build(Path(sys.argv[1]), release=sys.argv[2] == 'release');"
+        "print('genanki' in sys.modules)"
+    )
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1790000000"}
+
+    def imported(*what: str) -> str:
+        done = subprocess.run([sys.executable, "-c", code, str(root), *what], capture_output=True, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.decode().strip()
+
+    assert imported("release") == "False False True"  # a package written
+    assert imported("draft") == "False False False"  # the released package kept, the notes checked before

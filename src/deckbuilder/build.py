@@ -26,7 +26,15 @@ from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project, dec
 from .notecheck import AnkiCards, check_note, cloze_syntax, unbalanced_html
 from .notetypes import KINDS, TemplateSet
 from .output import Content, write_all
-from .package import NoteRecord, PackageContent, card_ordinals, note_guid, note_guids, write_package
+from .package import (
+    NoteRecord,
+    PackageContent,
+    card_ordinals,
+    import_genanki,
+    note_guid,
+    note_guids,
+    write_package,
+)
 from .packagecache import KeptPackages, inputs_digest
 from .plan import DeckPlan
 from .releasenotes import release_stamp
@@ -139,6 +147,7 @@ def _build(
     renderer = MarkdownRenderer(root, MediaFiles())
     # The cards read afresh start converting as they are read (with a second core).
     early = renderer.convert_early(render_cache, workers)
+    ahead: list[tuple[dict[str, tuple[Lock, list[Diagnostic]]], list[Diagnostic]]] = []
     try:
         project = load_project(root, problems, render_cache, workers, early)
         selected = select_decks(project, names)
@@ -147,6 +156,14 @@ def _build(
         all_cards = [card for cards in project.card_files.values() for card in cards]
         progress(f"rendering {len(all_cards)} cards", 0.1)
         checks = FieldChecks()
+
+        def meanwhile() -> None:  # while the Markdown worker converts: what needs no HTML
+            found: list[Diagnostic] = []
+            ahead.append((_check_identities(root, project, found), found))
+            templates.compile_ahead()
+            import_genanki()
+
+        renderer.meanwhile = meanwhile
         rendered = _render(project, renderer, render_cache, checks, problems, workers)
     finally:  # (after _render's finish, nothing to stop; before it, an error or Ctrl-C)
         renderer.stop_worker()
@@ -170,7 +187,11 @@ def _build(
         result.warnings += unbalanced_html(rc, unbalanced)
     flagged_ids = {id(rc) for rc in flagged}
     cards_valid = not problems
-    locks = _check_identities(root, project, problems)
+    if ahead:
+        locks, found = ahead[0]
+        problems.extend(found)
+    else:
+        locks = _check_identities(root, project, problems)
     for number, spec in enumerate(selected):
         progress(f"checking {spec.name}", 0.6 + 0.3 * number / len(selected))
         cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])

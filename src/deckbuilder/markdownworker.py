@@ -107,6 +107,11 @@ class MarkdownWorker:
         """Whether a batch sent is not taken yet."""
         return bool(self._sent)
 
+    @property
+    def ready(self) -> bool:
+        """Whether the oldest batch's HTML can be taken without waiting (or the worker is gone)."""
+        return self._process is None or self._html_in.poll()
+
     def take(self) -> tuple[list[str], list[str] | None]:
         """The oldest batch not taken yet, and its HTML (None if the worker did not convert it)."""
         texts = self._sent.popleft()

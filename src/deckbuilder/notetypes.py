@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import traceback
@@ -135,6 +136,14 @@ class TemplateSet:
         self._code_css = code_css()
         self._reported: set[Diagnostic] = set()
         self._shipped_dir = Path(__file__).parent / "templates"
+
+    def compile_ahead(self) -> None:
+        """Compile the shipped templates the project does not override, ahead of rendering them
+        (Jinja2 keeps them compiled; a project's own are read anew at each rendering)."""
+        for name in TEMPLATE_FILES:
+            with contextlib.suppress(OSError, jinja2.TemplateError):  # (rendering says what failed)
+                if self.project_loader.path_of(name) is None:
+                    self.env.get_template(name)
 
     def location(self, name: str, line: int = 1) -> Location:
         if self.project_loader.path_of(name) is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import itertools
@@ -16,11 +17,12 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
-
-import genanki
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from .notetypes import NoteType, stable_id
+
+if TYPE_CHECKING:
+    import genanki
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -52,26 +54,48 @@ class PackageContent:
     """genanki's cards of each note as card_ordinals found them, or () for genanki to find again."""
 
 
-class _Note(genanki.Note):  # type: ignore[misc]
-    def __init__(self, mod: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.mod = mod
-
-    def write_to_db(self, cursor: Any, timestamp: float, deck_id: int, id_gen: Any) -> None:
-        super().write_to_db(cursor, self.mod, deck_id, id_gen)
-
-    def _check_invalid_html_tags_in_fields(self) -> None:
-        """Not again while writing: the build reports these itself, located (see odd_html_tags)."""
+class _Genanki(NamedTuple):
+    module: Any
+    """genanki itself."""
+    Note: Any
+    """genanki.Note for a note whose modification time is its own."""
+    Model: Any
+    """genanki.Model for a note type whose modification time is its own."""
 
 
-class _Model(genanki.Model):  # type: ignore[misc]
-    def __init__(self, mod: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.mod = mod
+@functools.cache
+def _genanki() -> _Genanki:
+    """genanki, imported on first use: with asyncio (its cached_property imports it) a tenth of
+    a small project's start-up, which a build spends while its Markdown worker converts (see
+    import_genanki), and a warm build that writes no package and finds its notes checked never."""
+    import genanki
 
-    def to_json(self, timestamp: float, deck_id: int) -> dict[str, Any]:
-        data: dict[str, Any] = super().to_json(self.mod, deck_id)
-        return data
+    class Note(genanki.Note):  # type: ignore[misc]
+        def __init__(self, mod: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.mod = mod
+
+        def write_to_db(self, cursor: Any, timestamp: float, deck_id: int, id_gen: Any) -> None:
+            super().write_to_db(cursor, self.mod, deck_id, id_gen)
+
+        def _check_invalid_html_tags_in_fields(self) -> None:
+            """Not again while writing: the build reports these itself, located (see odd_html_tags)."""
+
+    class Model(genanki.Model):  # type: ignore[misc]
+        def __init__(self, mod: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.mod = mod
+
+        def to_json(self, timestamp: float, deck_id: int) -> dict[str, Any]:
+            data: dict[str, Any] = super().to_json(self.mod, deck_id)
+            return data
+
+    return _Genanki(genanki, Note, Model)
+
+
+def import_genanki() -> None:
+    """Import genanki now, not when the first package is written or note checked."""
+    _genanki()
 
 
 _BASE91 = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&()*+,-./:;<=>?@[]^_`{|}~"
@@ -120,27 +144,30 @@ def deck_id(name: str) -> int:
     return stable_id("deckbuilder-deck", name)
 
 
-def _models(content: PackageContent) -> dict[int, _Model]:
+def _models(content: PackageContent) -> dict[int, Any]:
+    """genanki's note type (a _genanki().Model) of each note type of the notes, by id."""
+    gk = _genanki()
     models = {}
     for note in content.notes:
         nt = note.note_type
         if nt.id in models:
             continue
-        models[nt.id] = _Model(
+        models[nt.id] = gk.Model(
             content.note_type_mods[nt.id],
             model_id=nt.id,
             name=nt.name,
             fields=[{"name": name} for name in nt.kind.fields],
             templates=[{"name": t.name, "qfmt": t.front, "afmt": t.back} for t in nt.templates],
             css=nt.css,
-            model_type=genanki.Model.CLOZE if nt.kind.cloze else genanki.Model.FRONT_BACK,
+            model_type=gk.module.Model.CLOZE if nt.kind.cloze else gk.module.Model.FRONT_BACK,
         )
     return models
 
 
 def _decks(content: PackageContent) -> dict[str, tuple[genanki.Deck, list[int]]]:
     """Every deck of the package, parents included, with the indexes of its notes."""
-    top = genanki.Deck(deck_id(content.deck_name), content.deck_name, content.description)
+    deck = _genanki().module.Deck
+    top = deck(deck_id(content.deck_name), content.deck_name, content.description)
     decks: dict[str, tuple[genanki.Deck, list[int]]] = {content.deck_name: (top, [])}
     indexes: dict[str, list[int]] = {}  # by the notes' deck names, each made once
     for due, note in enumerate(content.notes):
@@ -151,7 +178,7 @@ def _decks(content: PackageContent) -> dict[str, tuple[genanki.Deck, list[int]]]
             for depth in range(1, len(parts) + 1):
                 name = "::".join(parts[:depth])
                 if name not in decks:
-                    decks[name] = (genanki.Deck(deck_id(name), name), [])
+                    decks[name] = (deck(deck_id(name), name), [])
             of_deck = indexes[note.deck] = decks[note.deck][1]
         of_deck.append(due)
     return decks
@@ -164,7 +191,7 @@ def card_ordinals(
 
     `known`: the cards of some notes by index, found in an earlier build of the same notes.
     """
-    models = _models(content)
+    models = None  # (made for the first note whose cards are not known: a rebuild may need none)
     rules: dict[int, Callable[[tuple[str, ...]], list[int]]] = {}
     for index, note in enumerate(content.notes):
         if known and index in known:
@@ -172,6 +199,7 @@ def card_ordinals(
             continue
         rule = rules.get(note.note_type.id)
         if rule is None:
+            models = _models(content) if models is None else models
             rule = rules[note.note_type.id] = _genanki_cards(models[note.note_type.id])
         try:
             yield note, rule(note.fields)
@@ -184,10 +212,10 @@ _CLOZE_FIELD_OLD = re.compile("<%cloze:(.+?)%>")
 _CLOZE_NUMBER = re.compile(r"{{c(\d+)::.+?}}", re.DOTALL)
 
 
-def _genanki_cards(model: _Model) -> Callable[[tuple[str, ...]], list[int]]:
+def _genanki_cards(model: Any) -> Callable[[tuple[str, ...]], list[int]]:
     """genanki's Note.cards for a note of this model, by its fields: the same ordinals in the same
     order, the model's part of the work done once (not once per note, with a Note and a Card each)."""
-    if model.model_type == genanki.Model.CLOZE:
+    if model.model_type == _genanki().module.Model.CLOZE:
         qfmt = model.templates[0]["qfmt"]
         # A set, iterated as genanki iterates the one it makes alike for each note.
         # (genanki walks a set: its order, and so the cards' rows, would follow the hash seed)
@@ -265,7 +293,7 @@ def _clear_write_marks(database: Path) -> None:
 
 def odd_html_tags(html: str) -> list[str]:
     """What genanki takes for invalid HTML tags in a field (`<my-tag>`, `<x:y>`), by its own rule."""
-    found: list[str] = genanki.Note._INVALID_HTML_TAG_RE.findall(html)
+    found: list[str] = _genanki().module.Note._INVALID_HTML_TAG_RE.findall(html)
     return found
 
 
@@ -279,7 +307,8 @@ def _write_collection(conn: sqlite3.Connection, content: PackageContent) -> None
 def _write_notes(conn: sqlite3.Connection, content: PackageContent) -> None:
     cursor = conn.cursor()
     id_gen = itertools.count(content.timestamp * 1000)
-    genanki.Package([]).write_to_db(cursor, content.timestamp, id_gen)  # the schema and `col`
+    gk = _genanki()
+    gk.module.Package([]).write_to_db(cursor, content.timestamp, id_gen)  # the schema and `col`
     models = _models(content)
     col = _Col(cursor)
     for deck, indexes in _decks(content).values():
@@ -292,7 +321,7 @@ def _write_notes(conn: sqlite3.Connection, content: PackageContent) -> None:
             if content.card_ords:
                 _insert_note(cursor, note, content.card_ords[due], deck.deck_id, due, id_gen)
                 continue
-            _Note(
+            gk.Note(
                 note.mod,
                 model=models[note.note_type.id],
                 fields=list(note.fields),

@@ -242,6 +242,8 @@ class MarkdownRenderer:
         self._early = False
         self._with_worker: set[str] = set()
         """Texts sent to the worker whose HTML is not taken yet."""
+        self.meanwhile: Callable[[], None] | None = None
+        """Work that needs no HTML, done the first time the worker's HTML is not ready when asked for."""
 
     @property
     def md(self) -> markdown.Markdown:
@@ -323,6 +325,9 @@ class MarkdownRenderer:
         """Take converted texts until `text` is among them (None: all of them)."""
         worker = self._worker
         while worker is not None and worker.waiting and (text is None or text in self._with_worker):
+            if self.meanwhile is not None and not worker.ready:
+                meanwhile, self.meanwhile = self.meanwhile, None
+                meanwhile()
             texts, html = worker.take()
             if html is None:  # not converted there: here, as in one process
                 html = [self.md.reset().convert(sent) for sent in texts]
