@@ -476,6 +476,22 @@ def test_simple_yaml_files_are_what_libyaml_reads(text: str) -> None:
     test_simple_yaml_is_what_libyaml_reads.hypothesis.inner_test(text.split("\n"), "")  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "front: |\n  a\r\n  b\n",
+        "front: |\n  a\n  b\r\n",
+        "front: >-\n  a\r\n  b\n",
+        "cards:\n- front: |\n    a\r\n  back: x\n",
+        "cards:\n- front: >-\n    a\r\n    b\n  back: x\n",
+    ],
+)
+def test_simple_yaml_blocks_with_windows_line_ends(text: str) -> None:
+    # A block's lines are split at "\n" only: a line ending "\r\n" (a file edited on Windows,
+    # a line pasted into one) kept its "\r" in the text, where YAML reads one line break.
+    test_simple_yaml_is_what_libyaml_reads.hypothesis.inner_test(text.split("\n"), "")  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("length", [1024, 1025, 3000])
 @pytest.mark.parametrize("shape", ["{key}: x\n", "cards:\n  - {key}: x\n", 'deck: a\n{key}: "b"\n'])
 def test_simple_yaml_keys_as_long_as_libyaml_takes(length: int, shape: str) -> None:

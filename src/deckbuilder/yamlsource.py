@@ -294,7 +294,7 @@ other character is text (PyYAML's own first test)."""
 
 def _simple_document(text: str, rel: str) -> Value | None:
     """read_yaml's value of `text` if it has the simplest shape (above), else None."""
-    if "\t" in text or "\ufeff" in text:
+    if "\t" in text or "\ufeff" in text or "\r" in text:  # (a block's lines would keep a "\r")
         return None
     walker = _Walker(rel, text)
     if not walker.exact:
