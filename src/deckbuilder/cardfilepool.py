@@ -10,14 +10,13 @@ still reads each file itself and takes a worker's result only for these very byt
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .model import Card, Diagnostic
 
-if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+if TYPE_CHECKING:  # (concurrent.futures brings logging: imported only by a build that pools)
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 POOL_MIN_BYTES = 400_000
 """Below this much YAML to parse (about 0.1 s of work), starting workers costs more than it saves."""
