@@ -359,3 +359,17 @@ def test_a_card_file_entry_gives_back_every_field_of_its_cards(
         [getattr(c, f.name) for f in dataclasses.fields(Card)] for c in made
     ]
     assert decoded[1] == problems
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["<pre", "<pre>", "</pre>", "<pre class='x'>", "</pre", "<prex", "<pre_", "<preé"])
+        | st.text(alphabet="ab \n<>/pre_é1\u00b2", max_size=6),
+        max_size=10,
+    ).map("".join)
+)
+def test_code_blocks_are_found_as_their_pattern_finds_them(fragment: str) -> None:
+    from deckbuilder import lint
+
+    assert lint._without_code_blocks(fragment) == lint._CODE_BLOCK.sub(" code ", fragment)

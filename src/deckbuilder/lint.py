@@ -33,10 +33,32 @@ _REPEATED_RUN = 5
 def plain_text(fragment: str) -> str:
     """Visible words of an HTML fragment (code blocks count as one word)."""
     if "<pre" in fragment:  # (the patterns' searches cost more than these tests)
-        fragment = _CODE_BLOCK.sub(" code ", fragment)
+        fragment = _without_code_blocks(fragment)
     if "<" in fragment:
         fragment = _TAG.sub("", _BLOCK_TAG.sub(" ", fragment))
     return " ".join(html.unescape(fragment).split())
+
+
+def _without_code_blocks(fragment: str) -> str:
+    """_CODE_BLOCK.sub(" code ", fragment) found with str.find (the pattern's lazy `.*?` steps
+    through a block a character at a time): each `<pre` not followed by a word character, up to
+    the first `</pre>` after it, becomes " code "."""
+    parts: list[str] = []
+    done = 0  # where the text not yet copied starts
+    at = fragment.find("<pre")
+    while at >= 0:
+        after = at + 4
+        if after < len(fragment) and (fragment[after].isalnum() or fragment[after] == "_"):
+            at = fragment.find("<pre", at + 1)  # `<prefix`: no word boundary (\b) after `<pre`
+            continue
+        end = fragment.find("</pre>", after)
+        if end < 0:
+            break  # (nor after any later `<pre`)
+        parts += (fragment[done:at], " code ")
+        done = end + 6
+        at = fragment.find("<pre", done)
+    parts.append(fragment[done:])
+    return "".join(parts)
 
 
 def word_count(fragment: str) -> int:

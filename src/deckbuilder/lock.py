@@ -498,10 +498,13 @@ class _Planner:
             retired=tuple(self.retired),
         )
         # Describe release `number`, so a build without changes writes the same notes.
+        make = tuple.__new__  # (Change(...) without its Python __new__: a first release has one per note)
         changes = tuple(
-            Change(card_id, e.change[0], e.change[1:])
-            for card_id, e in state.notes.items()
-            if isinstance(e, NoteEntry) and e.release == number
+            [
+                make(Change, (card_id, e.change[0], e.change[1:]))
+                for card_id, e in state.notes.items()
+                if isinstance(e, NoteEntry) and e.release == number
+            ]
         )
         return Release(
             number=number,
