@@ -353,3 +353,35 @@ def test_what_is_done_while_the_worker_converts_reports_as_before(
     _cold(render_cache_dir)
     assert _outcome(root, tmp_path / "early", workers=2) == alone
     assert workers_made and compiled == ([] if ready else [True])
+
+
+def test_no_worker_is_forked_beside_the_card_file_pools_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, render_cache_dir: Path
+) -> None:
+    # can_fork is asked as the build starts, but the worker is forked at the first text that
+    # needs Markdown: by then a large project's card files are being parsed by a process pool,
+    # whose threads (the executor's, its queue's feeder) run beside this one. Forking then is
+    # what can_fork is there to refuse (a lock one of them holds stays held in the worker).
+    from deckbuilder import cardfilepool
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    root = _project(tmp_path / "p")
+    alone = _outcome(root, tmp_path / "alone", workers=1, cache=False)
+    threads: list[int] = []
+    pools: list[bool] = []
+    real_worker, real_pool = MarkdownWorker.__init__, cardfilepool.CardFilePool.__init__
+
+    def worker(self: MarkdownWorker, setup: Callable[[], Any]) -> None:
+        threads.append(threading.active_count())
+        real_worker(self, setup)
+
+    def pool(self: cardfilepool.CardFilePool, *args: Any) -> None:
+        real_pool(self, *args)
+        pools.append(self._pool is not None)
+
+    monkeypatch.setattr(MarkdownWorker, "__init__", worker)
+    monkeypatch.setattr(cardfilepool.CardFilePool, "__init__", pool)
+    monkeypatch.setattr(cardfilepool, "POOL_MIN_BYTES", 1)  # (the project's files pooled)
+    assert _outcome(root, tmp_path / "pooled", workers=2, cache=False) == alone
+    assert pools == [True]
+    assert threads in ([], [1])

@@ -302,6 +302,9 @@ class MarkdownRenderer:
         if sent[0] + len(texts) >= POOL_MIN_TEXTS or sent[1] + sum(map(len, texts)) >= POOL_MIN_CHARS:
             return False
         if worker is None:
+            if not can_fork():  # asked again: a card file pool's threads may run by now
+                self._early = False
+                return False
             try:
                 worker = self._worker = MarkdownWorker(new_markdown)
             except OSError:  # no process to be had: this one converts
