@@ -18,8 +18,12 @@ from .model import Card, Diagnostic
 if TYPE_CHECKING:  # (concurrent.futures brings logging: imported only by a build that pools)
     from concurrent.futures import Future, ProcessPoolExecutor
 
-POOL_MIN_BYTES = 400_000
-"""Below this much YAML to parse (about 0.1 s of work), starting workers costs more than it saves."""
+POOL_MIN_BYTES = 2_000_000
+"""Below this much YAML to parse, starting workers costs more than it saves: card files of the
+simplest shapes are read without libyaml (yamlsource._simple_document), at about 10 MB/s, and
+sending their cards back from a worker costs about as much. Measured on the benchmark's mixed
+projects, cold, wall time without workers vs with: 462 kB 0.83 vs 1.02 s, 1.55 MB 2.09 vs 2.06 s
+(a small project then has its second core for its Markdown worker, see markdownworker.py)."""
 
 _Parsed = tuple[tuple[Card, ...], list[Diagnostic]]
 Parse = Callable[[Path, str, list[Diagnostic], bytes], tuple[Card, ...]]
