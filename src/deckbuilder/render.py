@@ -358,9 +358,7 @@ class MarkdownRenderer:
         """Wait for the texts converted ahead that no card asked for (and for the workers)."""
         self._early = False
         self._take_converted()
-        if self._worker is not None:
-            self._worker.close()
-            self._worker = None
+        self.stop_worker()
 
     def stop_worker(self) -> None:
         """Stop the Markdown worker, if one runs, without waiting for what it converts (a build
