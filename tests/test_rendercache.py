@@ -296,6 +296,52 @@ def test_reused_pygments_gives_the_same_html() -> None:
     assert [md.reset().convert(t) for t in texts] == json.loads(done.stdout)
 
 
+def test_extensions_found_by_module_are_the_ones_markdown_finds_by_name() -> None:
+    # new_markdown skips Markdown's entry-point search: the same extensions, settings and HTML.
+    import markdown
+
+    from deckbuilder.load import load_project
+
+    from .conftest import REPO
+
+    ours, theirs = render.new_markdown(), markdown.Markdown()
+    # (superfences asks for pymdownx.highlight by name, as does a raw fenced block for _bypassnorm)
+    for name in [*render.MARKDOWN_EXTENSIONS, "pymdownx.highlight", "pymdownx._bypassnorm"]:
+        config = render.MARKDOWN_CONFIG.get(name, {})
+        mine, markdowns = ours.build_extension(name, config), theirs.build_extension(name, config)
+        assert type(mine) is type(markdowns), name
+        assert mine.getConfigs() == markdowns.getConfigs(), name
+    by_name = markdown.Markdown(
+        extensions=render.MARKDOWN_EXTENSIONS, extension_configs=render.MARKDOWN_CONFIG, output_format="html"
+    )
+    cards = [card for cards in load_project(REPO, [], None).card_files.values() for card in cards]
+    texts = [text for card in cards for name in TEXT_FIELDS if (text := getattr(card, name))]
+    texts += [
+        "| a | b |\n|---|---|\n| `x` | $y$ |",
+        "1. one\n* two\n\n3. three",
+        "```python\nprint(1)\n```\n\n    indented code",
+        "```{.python .extra}\nx = 1\n```",
+        "$$\\sum_i x_i$$ in text, \\[y\\] and https://example.org/a?b=1",
+        "~~~\nplain\n~~~\n\n> quote with <b>html</b>",
+    ]
+    assert len(texts) > 1000
+    assert [ours.reset().convert(t) for t in texts] == [by_name.reset().convert(t) for t in texts]
+    assert [type(e) for e in ours.registeredExtensions] == [type(e) for e in by_name.registeredExtensions]
+
+
+def test_setting_markdown_up_reads_no_package_metadata() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from deckbuilder import render; md = render.new_markdown();"
+        "md.convert('```python\\nx = 1\\n```\\n\\n| a |\\n|---|\\n| b |');"
+        "print('importlib.metadata' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "False\n", done.stderr
+
+
 def test_script_findings_come_from_the_cache_and_are_still_errors(
     make_project: Callable[..., Path], render_cache_dir: Path
 ) -> None:

@@ -8,7 +8,7 @@ import html
 import itertools
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,12 +101,42 @@ def _reuse_pygments() -> None:
 
 
 def new_markdown() -> markdown.Markdown:
-    import markdown  # here: a build whose texts all take quick_html never loads Markdown
-
     _reuse_pygments()
-    return markdown.Markdown(
+    return _markdown_class()(
         extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG, output_format="html"
     )
+
+
+@functools.cache
+def _markdown_class() -> type[markdown.Markdown]:
+    import importlib
+
+    import markdown  # here: a build whose texts all take quick_html never loads Markdown
+
+    class Markdown(markdown.Markdown):
+        """Markdown that finds extensions by module, not among entry points first.
+
+        Given an extension's name, Python-Markdown first looks for it among every installed
+        package's entry points, reading all their metadata (about 20 ms of a small build, and
+        superfences asks for pymdownx.highlight by name too). A short name is one of its own
+        extensions (markdown.extensions.<name>), a dotted one a module: each makes its
+        extension with the module's makeExtension, as an entry point's class would.
+        """
+
+        def build_extension(self, ext_name: str, configs: Mapping[str, Any]) -> markdown.Extension:
+            if ":" not in ext_name:
+                try:
+                    module = importlib.import_module(
+                        ext_name if "." in ext_name else f"markdown.extensions.{ext_name}"
+                    )
+                except ImportError:
+                    pass
+                else:
+                    extension: markdown.Extension = module.makeExtension(**configs)
+                    return extension
+            return super().build_extension(ext_name, configs)
+
+    return Markdown
 
 
 def markdown_settings() -> str:
