@@ -3,6 +3,7 @@ HTML, the package bytes and the problems, in the same order, that a build in one
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -385,3 +386,45 @@ def test_no_worker_is_forked_beside_the_card_file_pools_threads(
     assert _outcome(root, tmp_path / "pooled", workers=2, cache=False) == alone
     assert pools == [True]
     assert threads in ([], [1])
+
+
+def test_a_build_killed_leaves_no_worker_holding_the_build_lock(tmp_path: Path) -> None:
+    # A build killed outright (SIGKILL, SIGTERM, a closed terminal: no `finally` runs) leaves
+    # its worker behind. The worker must then see the main process gone and end, for it holds
+    # the build lock's descriptor: a worker that waits on forever keeps every later build of
+    # the project "waiting for it…".
+    import fcntl
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, signal, sys\n"
+        "from deckbuilder import render\n"
+        "from deckbuilder.buildlock import one_build_at_a_time\n"
+        "from deckbuilder.markdownworker import MarkdownWorker\n"
+        "with one_build_at_a_time(__import__('pathlib').Path(sys.argv[1])):\n"
+        "    worker = MarkdownWorker(render.new_markdown)\n"
+        "    worker.send(['*a*'])\n"
+        "    assert worker.take()[1] is not None\n"  # (the worker runs, and waits for more)
+        "    print(worker._process.pid, flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], check=False, timeout=60, capture_output=True, text=True
+    )
+    assert killed.returncode == -9
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:  # still held by the worker
+                assert time.monotonic() < deadline, "the worker of a killed build holds the build lock"
+                time.sleep(0.05)
+    finally:
+        os.close(fd)
+        with contextlib.suppress(ProcessLookupError):  # (a worker left behind: not by the suite)
+            os.kill(int(killed.stdout), 9)

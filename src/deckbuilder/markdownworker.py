@@ -32,10 +32,18 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
-def _serve(texts_in: Connection, html_out: Connection, setup: Callable[[], Any]) -> None:
+def _serve(
+    texts_in: Connection, html_out: Connection, setup: Callable[[], Any], main_ends: tuple[Connection, ...]
+) -> None:
     """The worker: convert each batch received, in order, until None (or the main process is gone)."""
     import queue
     import signal
+
+    # Forked, this process holds the main process's ends of the pipes too: closed, the main
+    # process's end is the only one, so its death (even by SIGKILL, no `finally` run) is an EOF
+    # here, and the worker ends rather than wait on forever with the build lock's descriptor.
+    for end in main_ends:
+        end.close()
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     batches: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
@@ -78,7 +86,9 @@ class MarkdownWorker:
         self._texts_in, self._texts_out = context.Pipe(duplex=False)
         self._html_in, self._html_out = context.Pipe(duplex=False)
         self._process: BaseProcess | None = context.Process(
-            target=_serve, args=(self._texts_in, self._html_out, setup), daemon=True
+            target=_serve,
+            args=(self._texts_in, self._html_out, setup, (self._texts_out, self._html_in)),
+            daemon=True,
         )
         self._process.start()
         self._texts_in.close()  # (the worker's ends)
