@@ -388,43 +388,60 @@ def test_no_worker_is_forked_beside_the_card_file_pools_threads(
     assert threads in ([], [1])
 
 
-def test_a_build_killed_leaves_no_worker_holding_the_build_lock(tmp_path: Path) -> None:
-    # A build killed outright (SIGKILL, SIGTERM, a closed terminal: no `finally` runs) leaves
-    # its worker behind. The worker must then see the main process gone and end, for it holds
-    # the build lock's descriptor: a worker that waits on forever keeps every later build of
-    # the project "waiting for it…".
+def _ended(pid: int) -> bool:
+    """Whether process `pid` has ended (a zombie not reaped yet has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_a_build_killed_leaves_no_worker_and_no_build_lock(tmp_path: Path) -> None:
+    # A build killed outright (SIGKILL, SIGTERM, a closed terminal: no `finally` runs) cannot
+    # stop its workers, the Markdown worker and a pool's. They used to wait on forever, each
+    # holding the build lock's descriptor (forked while the lock was held): every later build of
+    # the project said "another build of this project is running: waiting for it…" for good.
     import fcntl
     import subprocess
     import sys
     import time
 
     script = (
-        "import os, signal, sys\n"
+        "import multiprocessing, os, signal, sys\n"
+        "from pathlib import Path\n"
         "from deckbuilder import render\n"
         "from deckbuilder.buildlock import one_build_at_a_time\n"
         "from deckbuilder.markdownworker import MarkdownWorker\n"
-        "with one_build_at_a_time(__import__('pathlib').Path(sys.argv[1])):\n"
+        "with one_build_at_a_time(Path(sys.argv[1])):\n"
         "    worker = MarkdownWorker(render.new_markdown)\n"
         "    worker.send(['*a*'])\n"
-        "    assert worker.take()[1] is not None\n"  # (the worker runs, and waits for more)
-        "    print(worker._process.pid, flush=True)\n"
+        "    assert worker.take()[1] is not None\n"  # (it runs, and waits for more)
+        "    chunks = render.convert_chunks(['*x* y'] * 20000, render.new_markdown(), 2)\n"
+        "    next(chunks)\n"  # (the pool's workers convert the rest)
+        "    print(*(p.pid for p in multiprocessing.active_children()), flush=True)\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    killed = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)], check=False, timeout=60, capture_output=True, text=True
-    )
+    printed = tmp_path / "pids"
+    with printed.open("w") as out:  # (a file: workers left behind would hold a pipe open)
+        killed = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path)], check=False, timeout=120, stdout=out
+        )
     assert killed.returncode == -9
-    fd = os.open(tmp_path, os.O_RDONLY)
+    workers = [int(pid) for pid in printed.read_text().split()]
+    assert len(workers) == 3
     try:
+        fd = os.open(tmp_path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: a worker holds it
+        finally:
+            os.close(fd)
         deadline = time.monotonic() + 20
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:  # still held by the worker
-                assert time.monotonic() < deadline, "the worker of a killed build holds the build lock"
-                time.sleep(0.05)
+        while not all(map(_ended, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [pid for pid in workers if not _ended(pid)] == []
     finally:
-        os.close(fd)
-        with contextlib.suppress(ProcessLookupError):  # (a worker left behind: not by the suite)
-            os.kill(int(killed.stdout), 9)
+        for pid in workers:  # (what the build left behind is not the suite's to leave)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)

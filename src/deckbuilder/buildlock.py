@@ -13,6 +13,21 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+_HELD: set[int] = set()
+"""The descriptors holding this process's build locks."""
+
+
+def _not_in_a_fork() -> None:
+    # A forked worker would share the lock (it follows the open file, not the process) and
+    # keep it after this process ended: closed there, the lock is this process's alone.
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_not_in_a_fork)
+
 
 @contextlib.contextmanager
 def one_build_at_a_time(root: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
@@ -22,6 +37,7 @@ def one_build_at_a_time(root: Path, on_wait: Callable[[], None] | None = None) -
     except OSError:  # not a folder we can open: the build will say what is wrong with it
         yield
         return
+    _HELD.add(fd)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -33,4 +49,5 @@ def one_build_at_a_time(root: Path, on_wait: Callable[[], None] | None = None) -
             pass
         yield
     finally:
+        _HELD.discard(fd)
         os.close(fd)  # releases the lock

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .model import Card, Diagnostic
+from .workerlife import begin_worker
 
 if TYPE_CHECKING:  # (concurrent.futures brings logging: imported only by a build that pools)
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -35,13 +36,6 @@ def _parse(parse: Parse, path: Path, rel: str, raw: bytes) -> _Parsed:
     return parse(path, rel, problems, raw), problems
 
 
-def _ignore_interrupts() -> None:
-    """Ctrl-C is the main process's to handle: a worker would print a traceback of its own."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 class CardFilePool:
     """Workers parsing the card files given, if they are many and large enough to pay."""
 
@@ -55,9 +49,7 @@ class CardFilePool:
 
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_ignore_interrupts
-        )
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=begin_worker)
         for path, rel, raw in files:  # the loader asks in this order: the first come first
             self._ahead[rel] = (raw, self._pool.submit(_parse, parse, path, rel, raw))
 

@@ -37,7 +37,8 @@ def _serve(
 ) -> None:
     """The worker: convert each batch received, in order, until None (or the main process is gone)."""
     import queue
-    import signal
+
+    from .workerlife import begin_worker
 
     # Forked, this process holds the main process's ends of the pipes too: closed, the main
     # process's end is the only one, so its death (even by SIGKILL, no `finally` run) is an EOF
@@ -45,7 +46,7 @@ def _serve(
     for end in main_ends:
         end.close()
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    begin_worker()
     batches: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
 
     def receive() -> None:

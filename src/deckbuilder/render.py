@@ -20,6 +20,7 @@ from .model import Card, Diagnostic, Location
 from .projectfiles import ProjectFileError, read_project_file
 from .quickhtml import quick_html
 from .rendercache import RenderCache
+from .workerlife import begin_worker
 
 if TYPE_CHECKING:
     import markdown
@@ -154,13 +155,6 @@ def _convert_in_worker(texts: list[str]) -> list[str]:
     return [_worker_md.reset().convert(text) for text in texts]
 
 
-def _ignore_interrupts() -> None:
-    """Ctrl-C is the main process's to handle: a worker would print a traceback of its own."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def convert_all(texts: list[str], md: markdown.Markdown, workers: int) -> list[str]:
     """Markdown -> HTML of each text, in order; with worker processes when there are many.
 
@@ -184,7 +178,7 @@ def convert_chunks(texts: list[str], md: markdown.Markdown, workers: int) -> Ite
     # Many chunks: the workers end together, and the caller gets the first ones early.
     size = max(50, -(-len(texts) // (workers * 16)))
     chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_interrupts)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=begin_worker)
     results = pool.map(_convert_in_worker, chunks)  # every chunk is sent off now
 
     def collect() -> Iterator[list[str]]:

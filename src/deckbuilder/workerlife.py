@@ -1,0 +1,30 @@
+"""How a worker process of a build lives: it leaves Ctrl-C to the main process, and it ends when
+the main process has ended, however that ended.
+
+A main process killed outright (SIGKILL, SIGTERM, a closed terminal) runs no `finally`: its
+workers are never told to stop. A process pool's worker then waits on its queue forever (the
+other workers, forked from the same process, hold the queue's other ends open, so no end of
+file ever comes), and so does the Markdown worker. Each watches its parent instead.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+_WATCH_EVERY = 0.5
+"""Seconds between two looks at the parent (a worker outlives its main process by at most this)."""
+
+
+def begin_worker() -> None:
+    """Called first in each worker process (a pool's initializer)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: a worker would print a traceback of its own
+    threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True).start()
+
+
+def _end_with(parent: int) -> None:
+    while os.getppid() == parent:  # (an orphan's parent becomes init, or a subreaper)
+        time.sleep(_WATCH_EVERY)
+    os._exit(1)
