@@ -14,6 +14,8 @@ from deckbuilder import package
 from deckbuilder.build import build
 from deckbuilder.package import PackageContent, package_bytes
 
+from .conftest import REPO
+
 
 def _write_notes_as_genanki(conn: sqlite3.Connection, content: PackageContent) -> None:
     """package._write_notes as it was, each deck written by genanki's Deck.write_to_db."""
@@ -82,3 +84,32 @@ def test_the_col_row_is_genankis_for_every_deck(
         with monkeypatch.context() as patch:
             patch.setattr(package, "_write_notes", _write_notes_as_genanki)
             assert package_bytes(made) == ours
+
+
+def test_the_shipped_decks_col_row_is_genankis(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1790000000")
+    content = build(REPO, check=True).decks[0].content
+    assert len({note.deck for note in content.notes}) > 20
+    ours = package_bytes(content)
+    monkeypatch.setattr(package, "_write_notes", _write_notes_as_genanki)
+    assert package_bytes(content) == ours
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {},
+        {"a": 1},
+        {"css": "x" * 999, "did": 1},
+        {"css": 'é"\\\n😀' * 400, "did": None, "tmpls": [{"qfmt": "q" * 2000}], "x": "y" * 1000},
+        {"a": [1, 2.5, True, None], "long": "z" * 5000, 7: {"nested": "w" * 3000}, "end": "e" * 1000},
+        [1, "a" * 2000],
+        "t" * 1500,
+    ],
+)
+def test_col_entries_are_json_dumps(value: object) -> None:
+    col = package._Col.__new__(package._Col)
+    col._texts = {}
+    for key in ("1", 1234567890123, "ключ"):
+        for _ in range(2):  # (the second time from the texts encoded before)
+            assert "{" + col._entry(key, value) + "}" == json.dumps({key: value})

@@ -339,26 +339,64 @@ class _Col:
     note types and writes them again: with a few dozen subdecks and their note types' CSS, a
     third of writing a package. Here they are kept parsed between decks, and each deck writes
     the very values genanki's would (the same UPDATEs: the same bytes). A deck of ours has no
-    genanki notes (they are rows, or written on their own).
+    genanki notes (they are rows, or written on their own). The row's entries are kept as the
+    JSON json.dumps writes for them, and long texts (a note type's CSS, in each deck's note
+    types) are encoded once: a deck encodes only itself and its note types, less their CSS.
     """
 
     def __init__(self, cursor: sqlite3.Cursor) -> None:
         self._cursor = cursor
+        self._texts: dict[str, str] = {}
         decks, models = cursor.execute("SELECT decks, models FROM col").fetchone()
-        self._decks: dict[str, Any] = json.loads(decks)
-        self._models: dict[Any, Any] = json.loads(models)
+        self._decks = {key: self._entry(key, value) for key, value in json.loads(decks).items()}
+        self._models: dict[str, str] = {
+            key: self._entry(key, value) for key, value in json.loads(models).items()
+        }
 
     def write_deck(self, deck: genanki.Deck, timestamp: int) -> None:
-        self._decks[str(deck.deck_id)] = deck.to_json()
-        self._cursor.execute("UPDATE col SET decks = ?", (json.dumps(self._decks),))
+        self._decks[str(deck.deck_id)] = self._entry(str(deck.deck_id), deck.to_json())
+        self._cursor.execute("UPDATE col SET decks = ?", (_json_object(self._decks.values()),))
         # genanki adds its note types by number to what it read back, keyed by text (JSON's keys
         # are strings): written, an id then appears twice; read back, the later one counts.
-        models = {str(key): value for key, value in self._models.items()}
+        models: dict[int | str, str] = {}
+        models.update(self._models)
         models.update(
-            {model.model_id: model.to_json(timestamp, deck.deck_id) for model in deck.models.values()}
+            {
+                model.model_id: self._entry(model.model_id, model.to_json(timestamp, deck.deck_id))
+                for model in deck.models.values()
+            }
         )
-        self._cursor.execute("UPDATE col SET models = ?", (json.dumps(models),))
-        self._models = models
+        self._cursor.execute("UPDATE col SET models = ?", (_json_object(models.values()),))
+        self._models = {str(key): entry for key, entry in models.items()}
+
+    def _entry(self, key: int | str, value: Any) -> str:
+        """`"key": value` as json.dumps writes it inside a dictionary (an int key as its digits)."""
+        if type(value) is not dict:
+            return f"{json.dumps(str(key))}: {json.dumps(value)}"
+        entries = []
+        rest: dict[Any, Any] = {}  # entries encoded together, in their order
+        for name, item in value.items():
+            if type(name) is str and type(item) is str and len(item) >= _LONG_TEXT:
+                if rest:
+                    entries.append(json.dumps(rest)[1:-1])
+                    rest = {}
+                text = self._texts.get(item)
+                if text is None:
+                    text = self._texts[item] = json.dumps(item)
+                entries.append(f"{json.dumps(name)}: {text}")
+            else:
+                rest[name] = item
+        if rest:
+            entries.append(json.dumps(rest)[1:-1])
+        return f"{json.dumps(str(key))}: {_json_object(entries)}"
+
+
+_LONG_TEXT = 1000
+
+
+def _json_object(entries: Iterable[str]) -> str:
+    """A dictionary's JSON, as json.dumps writes it, from its entries' (see _Col._entry)."""
+    return "{" + ", ".join(entries) + "}"
 
 
 def _insert_note(
