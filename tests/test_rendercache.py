@@ -156,6 +156,20 @@ def test_a_corrupt_cache_is_ignored_and_replaced(
     assert entries(render_cache_dir)  # started afresh
 
 
+def test_the_store_keeps_its_journal_but_does_not_wait_for_the_disk(tmp_path: Path) -> None:
+    # A commit does not wait for the disk (a cold build commits six times): a crash of the
+    # machine may lose or damage entries, which their checks then refuse (see the tests above);
+    # the rollback journal stays, so a build killed while it writes leaves a whole database.
+    for _ in range(2):  # made, then opened again
+        cache = RenderCache(tmp_path / "cache", b"settings")
+        assert cache._db is not None
+        assert cache._db.execute("PRAGMA synchronous").fetchone() == (0,)
+        assert cache._db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+        cache.store({"*a*": "<p><em>a</em></p>"})
+        cache.save()
+    assert RenderCache(tmp_path / "cache", b"settings").lookup(["*a*"]) == {"*a*": "<p><em>a</em></p>"}
+
+
 def test_a_foreign_database_is_not_trusted(released: Path, tmp_path: Path, render_cache_dir: Path) -> None:
     render_cache_dir.mkdir(exist_ok=True)
     with sqlite3.connect(render_cache_dir / "render.sqlite") as db:

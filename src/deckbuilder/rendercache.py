@@ -250,6 +250,9 @@ class RenderCache:
                 self._path.unlink()
                 db = sqlite3.connect(self._path, timeout=5)
                 tables = set()
+            # No waiting for the disk at each commit (a cold build makes six): what a crash of
+            # the machine could damage is an entry, and a damaged entry fails its check.
+            db.execute("PRAGMA synchronous = OFF")
             if not tables:
                 with db:
                     db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
