@@ -19,9 +19,10 @@ from . import releasenotes
 from .activecontent import scripts_in
 from .buildlock import one_build_at_a_time
 from .cardcache import CardCache, FieldChecks
+from .drafttime import DraftTimes, plan_inputs, rest_digest
 from .lint import lint
 from .load import load_project
-from .lock import Lock, NoteInput, NoteTypeInput
+from .lock import Lock, NoteInput, NoteTypeInput, Release
 from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project, deck_name, slot_maker
 from .notecheck import AnkiCards, check_note, cloze_syntax, unbalanced_html
 from .notetypes import KINDS, TemplateSet
@@ -192,6 +193,7 @@ def _build(
         problems.extend(found)
     else:
         locks = _check_identities(root, project, problems)
+    drafts = DraftTimes(render_cache, root, out) if render_cache is not None and not check else None
     for number, spec in enumerate(selected):
         progress(f"checking {spec.name}", 0.6 + 0.3 * number / len(selected))
         cards = tuple(rc for path in project.deck_files[spec.location.path] for rc in rendered[path])
@@ -212,6 +214,7 @@ def _build(
             render_cache,
             checks,
             locks.get(spec.location.path),
+            drafts,
         )
         if plan is not None:
             result.decks.append(plan)
@@ -228,6 +231,8 @@ def _build(
         for plan in result.decks
         if (digest := inputs.get(id(plan))) and kept.unchanged(out / plan.spec.output, digest)
     }
+    # Drafts that are the deck's last draft, whose package is on disk (drafttime.py).
+    left.update(id(plan) for plan in result.decks if drafts is not None and drafts.is_kept(plan.spec))
     if render_cache is not None:
         render_cache.save()  # even if the build fails below: the next try starts from here
 
@@ -295,11 +300,13 @@ def _build(
         )
     write_all(files)
     written = [plan for plan in result.decks if inputs.get(id(plan)) and id(plan) not in left]
-    if written and render_cache is not None:
+    if (written or drafts is not None) and render_cache is not None:
         reopened = RenderCache(cache_dir(), settings)  # (saved and closed before the writes)
         kept = KeptPackages(reopened)
         for plan in written:
             kept.wrote(out / plan.spec.output, inputs[id(plan)] or "")
+        if drafts is not None:
+            drafts.save(reopened)
         reopened.save()
     return result
 
@@ -434,8 +441,10 @@ def _plan_deck(
     cache: RenderCache | None = None,
     checks: FieldChecks | None = None,
     read: tuple[Lock, list[Diagnostic]] | None = None,
+    drafts: DraftTimes | None = None,
 ) -> DeckPlan | None:
-    """`read`: the deck's lock and what reading it found, when already read."""
+    """`read`: the deck's lock and what reading it found, when already read. `drafts`: the
+    decks' last drafts, whose times a draft with the same inputs takes (drafttime.py)."""
     checks = checks or FieldChecks()
     before = len(problems)
     if read is None:
@@ -508,11 +517,19 @@ def _plan_deck(
         return guid if guid is not None else note_guid(identity, version, card_id)
 
     lock.check_guids(inputs, guid_for, plan_problems)
+    plan_time, draft_inputs, earlier = now, "", None
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if drafts is not None and cards_valid and not releasing and not epoch:
+        # The deck's last draft, if it had these very inputs: its time, so its package.
+        draft_inputs = plan_inputs(lock, identity, spec, note_types, inputs, [rc.card.tags for rc in cards])
+        earlier = drafts.earlier(spec, draft_inputs, now, lock.state.time)
+        plan_time = earlier.time if earlier is not None else now
     release = lock.plan(
-        inputs, nt_inputs, identity, spec.note_type_version, now, plan_problems, checks.digest
+        inputs, nt_inputs, identity, spec.note_type_version, plan_time, plan_problems, checks.digest
     )
+    again = inputs if earlier is not None else None  # (should the rest of the package differ)
     del inputs  # every note's parts: the release has what it needs of them
-    if release.new_now and os.environ.get("SOURCE_DATE_EPOCH", "").strip() and now < released_time:
+    if release.new_now and epoch and now < released_time:
         # Older than the last release: changed notes would not look newer than members' edits.
         problems.append(
             Diagnostic(
@@ -524,15 +541,6 @@ def _plan_deck(
         )
     if len(problems) > before:
         return None
-    guids, mods = release.guids, release.mods
-    notes = tuple(
-        [
-            NoteRecord(
-                guids[rc.card.id], note_types[rc.card.type], values, rc.card.tags, deck, mods[rc.card.id]
-            )
-            for rc, (values, deck) in zip(cards, note_values, strict=True)
-        ]
-    )
     describer = MarkdownRenderer(root, media, keep_media=True)
     where = Location(spec.location.path, spec.description_line or 1)
     description = describer.html(spec.description, root / "decks", where, problems)
@@ -542,16 +550,44 @@ def _plan_deck(
             for what in scripts_in(description)
         )
     draft = release.new_now and not releasing
-    description += release_stamp(release.number, draft, release.time, spec.homepage)
     used = {name for rc in cards for name in rc.media} | set(describer.used)
-    content = PackageContent(
-        deck_name=spec.name,
-        description=without_soft_breaks(description),  # Anki's overview shows every newline
-        notes=notes,
-        note_type_mods={nt.id: release.note_type_mods[str(nt.id)] for nt in note_types.values()},
-        media={name: media.files[name] for name in sorted(used)},
-        timestamp=release.time,
-    )
+
+    def packed(release: Release) -> PackageContent:
+        guids, mods = release.guids, release.mods
+        notes = tuple(
+            [
+                NoteRecord(
+                    guids[rc.card.id], note_types[rc.card.type], values, rc.card.tags, deck, mods[rc.card.id]
+                )
+                for rc, (values, deck) in zip(cards, note_values, strict=True)
+            ]
+        )
+        stamp = release_stamp(release.number, draft, release.time, spec.homepage)
+        return PackageContent(
+            deck_name=spec.name,
+            description=without_soft_breaks(description + stamp),  # Anki's overview shows every newline
+            notes=notes,
+            note_type_mods={nt.id: release.note_type_mods[str(nt.id)] for nt in note_types.values()},
+            media={name: media.files[name] for name in sorted(used)},
+            timestamp=release.time,
+        )
+
+    content = packed(release)
+    if drafts is not None:
+        rest = rest_digest(content) if draft and draft_inputs else None
+        if earlier is not None and again is not None and (not draft or rest != earlier.rest):
+            # What the notes are made of is the last draft's, not the rest (an image's bytes,
+            # the description's HTML): a new time, as for any change.
+            release = lock.plan(again, nt_inputs, identity, spec.note_type_version, now, [], checks.digest)
+            content, earlier = packed(release), None
+            rest = rest_digest(content)
+        del again
+        if not draft or rest is None:
+            drafts.no_draft(spec)
+        elif earlier is not None:
+            drafts.kept(spec)
+        else:
+            drafts.will_write(spec, draft_inputs, now, rest)
     checked = _CheckedNotes(
         cache, cards, content.notes, checks.digest, str(root / spec.location.path), checks.card_files
     )
