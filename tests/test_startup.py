@@ -43,6 +43,41 @@ def test_a_build_as_a_process_leaves_what_one_in_this_process_leaves(
         assert db.execute("SELECT count(*) FROM entries").fetchone()[0] > 0
 
 
+def test_exiting_runs_the_exit_handlers_and_keeps_the_status_and_output(
+    sample: Path, tmp_path: Path, make_project: Callable[..., Path]
+) -> None:
+    # The program ends without the interpreter's teardown (cli._exit_now): what exiting must
+    # still do is done, the status is the command's, and piped output is all there.
+    broken = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": "cards:\n  - id: Bad\n"})
+    code = (
+        "import atexit, pathlib, sys\n"
+        "atexit.register(pathlib.Path(sys.argv[1]).write_text, 'ran')\n"
+        "from deckbuilder.cli import run\n"
+        "sys.argv = ['build-deck', *sys.argv[2:]]\n"
+        "run()\n"
+    )
+    for project, status, seen in ((sample, 0, "Sample Deck:"), (broken, 1, "cards/c.yaml:")):
+        marker = tmp_path / f"exit-handler-{status}"
+        command = [
+            sys.executable,
+            "-c",
+            code,
+            str(marker),
+            "--project",
+            str(project),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode == status, done.stderr
+        assert seen in done.stdout + done.stderr
+        assert marker.read_text() == "ran"
+    version = subprocess.run(
+        [sys.executable, "-m", "deckbuilder", "--version"], capture_output=True, text=True
+    )
+    assert version.returncode == 0 and version.stdout.strip()
+
+
 def test_genanki_is_imported_when_a_package_needs_it(make_project: Callable[..., Path]) -> None:
     # genanki brings asyncio (its cached_property imports it): not at start-up, and not in a
     # rebuild that keeps its package and finds every note's cards in the cache. (Nor
