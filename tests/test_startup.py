@@ -99,3 +99,26 @@ def test_genanki_is_imported_when_a_package_needs_it(make_project: Callable[...,
 
     assert imported("release") == "False False True"  # a package written
     assert imported("draft") == "False False False"  # the released package kept, the notes checked before
+
+
+def test_a_rebuild_from_the_cache_imports_no_multiprocessing(make_project: Callable[..., Path]) -> None:
+    # With two cores a cold build forks its Markdown worker; a rebuild whose texts all come
+    # from the cache needs none, and does not import multiprocessing to ask whether it could.
+    cards = "".join(
+        f"  - id: c-{i}\n    front: '# Heading {i}'\n    back: '- a\n\n      - b'\n" for i in range(5)
+    )
+    root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": "cards:\n" + cards})
+    code = (
+        "import sys; from pathlib import Path; from deckbuilder import build;"
+        "build.build(Path(sys.argv[1]), workers=2);"
+        "print('multiprocessing' in sys.modules)"
+    )
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1790000000"}
+
+    def imported() -> str:
+        done = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.decode().strip()
+
+    assert imported() == "True"  # cold: the worker converted the Markdown
+    assert imported() == "False"

@@ -281,8 +281,9 @@ class MarkdownRenderer:
     ) -> Callable[[Iterable[Card]], None] | None:
         """With a second core, a hook for the loader: the texts that need Markdown of the cards it
         reads afresh go to a worker process at once, which sets Markdown up meanwhile (see
-        markdownworker.py). None where no worker may be forked."""
-        if workers < 2 or not can_fork():
+        markdownworker.py). None with one core. Whether a worker may be forked is asked at the
+        first text that needs one (a rebuild from the cache never imports multiprocessing)."""
+        if workers < 2:
             return None
         self._cache_to = cache
         self._early = True
