@@ -25,7 +25,8 @@ from .load import load_project
 from .lock import Lock, NoteInput, NoteTypeInput, Release
 from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project, deck_name, slot_maker
 from .notecheck import AnkiCards, check_note, cloze_syntax, unbalanced_html
-from .notetypes import KINDS, TemplateSet
+from .notetypecache import NoteTypeCache
+from .notetypes import TemplateSet
 from .output import Content, write_all
 from .package import (
     NoteRecord,
@@ -154,14 +155,23 @@ def _build(
         selected = select_decks(project, names)
         templates = TemplateSet(root)
         templates.check_override_names(problems)
+        note_types = NoteTypeCache(templates, render_cache)
         all_cards = [card for cards in project.card_files.values() for card in cards]
         progress(f"rendering {len(all_cards)} cards", 0.1)
         checks = FieldChecks()
 
         def meanwhile() -> None:  # while the Markdown worker converts: what needs no HTML
             found: list[Diagnostic] = []
-            ahead.append((_check_identities(root, project, found), found))
-            templates.compile_ahead()
+            read = _check_identities(root, project, found)
+            ahead.append((read, found))
+            kept = (
+                note_types.has(
+                    spec.name, read[spec.location.path][0].identity(spec, []), spec.note_type_version
+                )
+                for spec in selected
+            )
+            if not all(kept):  # (note types from the cache need no template)
+                templates.compile_ahead()
             import_genanki()
 
         renderer.meanwhile = meanwhile
@@ -205,7 +215,7 @@ def _build(
             root,
             spec,
             cards,
-            templates,
+            note_types,
             renderer.media,
             now,
             problems,
@@ -432,7 +442,7 @@ def _plan_deck(
     root: Path,
     spec: DeckSpec,
     cards: tuple[RenderedCard, ...],
-    templates: TemplateSet,
+    templates: NoteTypeCache,
     media: MediaFiles,
     now: int,
     problems: list[Diagnostic],
@@ -455,10 +465,7 @@ def _plan_deck(
     if len(problems) > before:
         return None
     identity = lock.identity(spec, problems)
-    note_types = {
-        kind.type: templates.note_type(kind, spec.name, identity, spec.note_type_version, problems)
-        for kind in KINDS.values()
-    }
+    note_types = templates.note_types(spec.name, identity, spec.note_type_version, problems)
     nt_inputs = [
         NoteTypeInput(str(nt.id), nt.name, nt.kind.fields, nt.fingerprint) for nt in note_types.values()
     ]

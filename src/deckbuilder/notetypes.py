@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import re
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-
-import jinja2
-from pygments.formatters import HtmlFormatter
+from typing import TYPE_CHECKING
 
 from . import ankitemplate
 from .model import Diagnostic, Location
 from .projectfiles import refusal
-from .templatesandbox import OutsideProject, ProjectLoader, SandboxedTemplates, TemplateLimit, render_bounded
+
+if TYPE_CHECKING:
+    from .templatesandbox import ProjectLoader, SandboxedTemplates
 
 LIGHT_CODE_STYLE = "friendly"
 NIGHT_CODE_STYLE = "github-dark"
@@ -103,6 +104,8 @@ def stable_id(*parts: str) -> int:
 
 
 def code_css() -> str:
+    from pygments.formatters import HtmlFormatter
+
     light = HtmlFormatter(style=LIGHT_CODE_STYLE).get_style_defs(".highlight")  # type: ignore[no-untyped-call]
     night = HtmlFormatter(style=NIGHT_CODE_STYLE).get_style_defs(  # type: ignore[no-untyped-call]
         [f"{sel} .highlight" for sel in NIGHT_SELECTORS]
@@ -116,9 +119,25 @@ class TemplateSet:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.override_dir = root / "templates"
-        self.project_loader = ProjectLoader(root, self.override_dir)
+        self._reported: set[Diagnostic] = set()
+        self._shipped_dir = Path(__file__).parent / "templates"
+
+    @functools.cached_property
+    def project_loader(self) -> ProjectLoader:
+        from .templatesandbox import ProjectLoader
+
+        return ProjectLoader(self.root, self.override_dir)
+
+    @functools.cached_property
+    def env(self) -> SandboxedTemplates:
+        """Jinja2, made (and imported) when a template is first rendered: note types from the
+        render cache need none (notetypecache.py)."""
+        import jinja2
+
+        from .templatesandbox import SandboxedTemplates
+
         # The project's templates are untrusted code: the sandbox keeps them from Python's insides.
-        self.env = SandboxedTemplates(
+        return SandboxedTemplates(
             loader=jinja2.ChoiceLoader(
                 [self.project_loader, jinja2.PackageLoader("deckbuilder", "templates")]
             ),
@@ -133,13 +152,16 @@ class TemplateSet:
             keep_trailing_newline=True,
             autoescape=False,
         )
-        self._code_css = code_css()
-        self._reported: set[Diagnostic] = set()
-        self._shipped_dir = Path(__file__).parent / "templates"
+
+    @functools.cached_property
+    def _code_css(self) -> str:
+        return code_css()
 
     def compile_ahead(self) -> None:
         """Compile the shipped templates the project does not override, ahead of rendering them
         (Jinja2 keeps them compiled; a project's own are read anew at each rendering)."""
+        import jinja2
+
         for name in TEMPLATE_FILES:
             with contextlib.suppress(OSError, jinja2.TemplateError):  # (rendering says what failed)
                 if self.project_loader.path_of(name) is None:
@@ -181,6 +203,10 @@ class TemplateSet:
                 )
 
     def render(self, name: str, context: dict[str, object], problems: list[Diagnostic]) -> str:
+        import jinja2
+
+        from .templatesandbox import OutsideProject, TemplateLimit, render_bounded
+
         found: list[Diagnostic] = []
         try:
             template = self.env.get_template(name)
@@ -251,8 +277,6 @@ class TemplateSet:
         version: int,
         problems: list[Diagnostic],
     ) -> NoteType:
-        suffix = f" v{version}" if version > 1 else ""
-        name = f"{deck_name}: {kind.label}{suffix}"
         context: dict[str, object] = {
             "note_type": kind.type,
             "fields": kind.fields,
@@ -270,14 +294,18 @@ class TemplateSet:
                 self._check_references(file_name, html, kind, side, found)
                 self._report(found, problems)
                 sides[side] = html
-            templates.append(CardTemplate(CARD_NAMES[prefix], sides["front"], sides["back"]))
-        return NoteType(
-            kind=kind,
-            id=stable_id("deckbuilder-note-type", identity, kind.type, str(version)),
-            name=name,
-            templates=tuple(templates),
-            css=css,
-        )
+            templates.append((sides["front"], sides["back"]))
+        return note_type_of(kind, deck_name, identity, version, css, templates)
+
+    @property
+    def shipped_dir(self) -> Path:
+        """The templates shipped with deckbuilder (those the project does not override)."""
+        return self._shipped_dir
+
+    @property
+    def reported_any(self) -> bool:
+        """Whether a problem of the templates was found (by rendering, or by check_override_names)."""
+        return bool(self._reported)
 
     def _check_references(
         self, file_name: str, html: str, kind: NoteKind, side: str, problems: list[Diagnostic]
@@ -353,6 +381,8 @@ class TemplateSet:
         return found
 
     def _source(self, file_name: str) -> str:
+        import jinja2
+
         loader = self.env.loader
         assert loader is not None
         try:
@@ -360,6 +390,23 @@ class TemplateSet:
         except (jinja2.TemplateNotFound, UnicodeDecodeError):
             return ""
         return source
+
+
+def note_type_of(
+    kind: NoteKind, deck_name: str, identity: str, version: int, css: str, sides: list[tuple[str, str]]
+) -> NoteType:
+    """The note type of a kind for a deck, from its rendered CSS and each card's front and back."""
+    suffix = f" v{version}" if version > 1 else ""
+    return NoteType(
+        kind=kind,
+        id=stable_id("deckbuilder-note-type", identity, kind.type, str(version)),
+        name=f"{deck_name}: {kind.label}{suffix}",
+        templates=tuple(
+            CardTemplate(CARD_NAMES[prefix], front, back)
+            for prefix, (front, back) in zip(kind.cards, sides, strict=True)
+        ),
+        css=css,
+    )
 
 
 def _line_of(source: str, needle: str) -> int:

@@ -1,0 +1,198 @@
+"""Note types from the render cache are the ones rendering gives; each input of rendering invalidates them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deckbuilder import notetypecache, rendercache
+from deckbuilder.model import Diagnostic
+from deckbuilder.notetypecache import NoteTypeCache, template_files
+from deckbuilder.notetypes import KINDS, TemplateSet
+from deckbuilder.rendercache import RenderCache
+
+from .conftest import run
+from .test_rendercache import counting
+
+FINGERPRINT = b"the code"
+
+
+def rendered(root: Path, deck: str = "Sample Deck", identity: str = "sample", version: int = 1) -> dict:  # type: ignore[type-arg]
+    problems: list[Diagnostic] = []
+    made = {
+        kind.type: TemplateSet(root).note_type(kind, deck, identity, version, problems)
+        for kind in KINDS.values()
+    }
+    assert not problems
+    return made
+
+
+def from_cache(
+    root: Path, cache: Path, deck: str = "Sample Deck", identity: str = "sample", version: int = 1
+) -> tuple[dict, int]:  # type: ignore[type-arg]
+    """The note types through the cache, and how many templates were rendered for them."""
+    store = RenderCache(cache, FINGERPRINT)
+    templates = TemplateSet(root)
+    renders: list[str] = []
+    real = templates.render
+
+    def render(name: str, context: dict[str, object], problems: list[Diagnostic]) -> str:
+        renders.append(name)
+        return real(name, context, problems)
+
+    templates.render = render  # type: ignore[method-assign]
+    problems: list[Diagnostic] = []
+    made = NoteTypeCache(templates, store).note_types(deck, identity, version, problems)
+    assert not problems
+    store.save()
+    return made, len(renders)
+
+
+def test_kept_note_types_are_the_rendered_ones(sample: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first, renders = from_cache(sample, cache)
+    assert renders > 0 and first == rendered(sample)
+    again, renders = from_cache(sample, cache)
+    assert renders == 0 and again == rendered(sample)
+    assert [nt.id for nt in again.values()] == [nt.id for nt in rendered(sample).values()]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "template edited",
+        "template added",
+        "partial added",
+        "template removed",
+        "templates folder removed",
+        "deck name",
+        "identity",
+        "note type version",
+        "library version",
+    ],
+)
+def test_every_input_of_rendering_makes_them_rendered_again(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    cache = tmp_path / "cache"
+    context = {"deck": "Sample Deck", "identity": "sample", "version": 1}
+    from_cache(sample, cache)
+    templates = sample / "templates"
+    if change == "template edited":
+        (templates / "basic.front.html").write_text('<div class="question edited">{{Front}}</div>\n')
+    elif change == "template added":
+        (templates / "style.css").write_text(".card { color: red; }\n")
+    elif change == "partial added":  # a file no template includes yet: still an input
+        (templates / "_note.html").write_text("note\n")
+    elif change == "template removed":
+        (templates / "basic.front.html").unlink()
+    elif change == "templates folder removed":
+        shutil.rmtree(templates)
+    elif change == "deck name":
+        context["deck"] = "Other Deck"
+    elif change == "identity":
+        context["identity"] = "other"
+    elif change == "note type version":
+        context["version"] = 2
+    else:
+        notetypecache._library_versions.cache_clear()
+        monkeypatch.setattr(notetypecache, "installed_version", lambda dist, folders=None: f"{dist}-0")
+    made, renders = from_cache(sample, cache, *context.values())  # type: ignore[arg-type]
+    assert renders > 0 and made == rendered(sample, *context.values())  # type: ignore[arg-type]
+    notetypecache._library_versions.cache_clear()
+
+
+def test_the_shipped_templates_are_an_input(sample: Path, tmp_path: Path) -> None:
+    templates = TemplateSet(sample)
+    shipped = tmp_path / "shipped"
+    shutil.copytree(templates.shipped_dir, shipped)
+    templates._shipped_dir = shipped
+    before = template_files(templates)
+    assert before is not None and template_files(templates) == before
+    (shipped / "basic.back.html").write_text((shipped / "basic.back.html").read_text() + " ")
+    assert template_files(templates) not in (None, before)
+
+
+def test_templates_with_a_link_or_a_folder_are_never_kept(sample: Path, tmp_path: Path) -> None:
+    """What a link leads to is not in the key (a link inside the project is rendered)."""
+    (sample / "cards" / "answer.html").write_text('<div class="card-id">{{ID}}</div>\n')
+    (sample / "templates" / "_answer.html").symlink_to(sample / "cards" / "answer.html")
+    assert template_files(TemplateSet(sample)) is None
+    for _ in range(2):
+        assert from_cache(sample, tmp_path / "cache")[1] > 0
+    (sample / "templates" / "_answer.html").unlink()
+    (sample / "templates" / "sub").mkdir()
+    assert template_files(TemplateSet(sample)) is None
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "",
+        "not json",
+        "[]",
+        "null",
+        '[["css", []]]',
+        json.dumps([["css", [["f", "b"]]]] * len(KINDS)),  # cards of the wrong number for most kinds
+        json.dumps([[1, [["f", "b"]]]] * len(KINDS)),
+        "[" * 100_000,
+    ],
+)
+def test_a_damaged_or_foreign_entry_is_not_trusted(sample: Path, tmp_path: Path, entry: str) -> None:
+    cache = tmp_path / "cache"
+    from_cache(sample, cache)
+    with sqlite3.connect(cache / "render.sqlite") as db:
+        rows = [(key, html) for key, html in db.execute("SELECT key, html FROM entries")]
+        assert len(rows) == 1
+        key = rows[0][0]
+        db.execute(
+            "UPDATE entries SET html = ?, check_ = ? WHERE key = ?",
+            (entry, rendercache._check(key, entry), key),
+        )
+    made, renders = from_cache(sample, cache)
+    assert renders > 0 and made == rendered(sample)
+
+
+def test_note_types_with_a_problem_are_never_kept(make_project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = make_project(
+        {
+            "decks/d.yaml": "name: D\n",
+            "cards/c.yaml": "cards:\n  - id: a\n    front: q\n    back: a\n",
+            "templates/basic.back.html": "{{FrontSide}}\n[% if %]\n",
+        }
+    )
+    for _ in range(2):  # reported by every build, warm or not
+        result = run("--project", root)
+        assert result.exit_code == 1
+        assert "templates/basic.back.html:2: template error: " in result.stderr
+    (root / "templates" / "basic.back.html").write_text("{{FrontSide}}<hr id=answer>{{Back}} fixed\n")
+    assert run("--project", root).exit_code == 0
+    (root / "templates" / "basic.back.html").write_text("{{FrontSide}}\n{{Nope}}\n")
+    result = run("--project", root)
+    assert result.exit_code == 1 and "unknown field 'Nope'" in result.stderr
+
+
+def test_a_warm_build_renders_no_template_and_imports_no_jinja2(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, render_cache_dir: Path
+) -> None:
+    assert run("--project", sample).exit_code == 0
+    renders = counting(monkeypatch, TemplateSet, "render")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1790000000")  # (a new package each time: compared)
+    assert run("--project", sample).exit_code == 0
+    assert renders == []
+    warm = (sample / "dist" / "sample.apkg").read_bytes()
+    assert run("--project", sample, "--no-cache").exit_code == 0
+    assert renders and (sample / "dist" / "sample.apkg").read_bytes() == warm
+    code = (
+        "import sys; from pathlib import Path; from deckbuilder.build import build;"
+        f"build(Path({str(sample)!r}), Path({str(tmp_path / 'out')!r}));"
+        "print('jinja2' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "False\n", done.stderr
