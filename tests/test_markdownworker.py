@@ -249,10 +249,8 @@ def test_without_fork_or_beside_another_thread_this_process_converts(
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
     root = _project(tmp_path / "p")
     alone = _outcome(root, tmp_path / "alone", workers=1, cache=False)
-    import multiprocessing
-
     with monkeypatch.context() as patch:
-        patch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+        patch.delattr(os, "fork")  # (as on Windows)
         assert not markdownworker.can_fork()
         assert _outcome(root, tmp_path / "no-fork", workers=2, cache=False) == alone
     stop = threading.Event()
@@ -309,15 +307,27 @@ def test_a_build_that_stops_midway_leaves_no_worker_and_frees_the_build_lock(
     # not have; an error or Ctrl-C while reading or rendering) must stop the worker, or the
     # worker runs on and holds the project's build lock after the build returned.
     import fcntl
-    import multiprocessing
 
     from deckbuilder.build import UnknownDeck
 
     root = _project(tmp_path / "p")
-    with pytest.raises(UnknownDeck):
-        build(root, tmp_path / "out", ["No such deck"], workers=2, cache=False)
-    assert workers_made
-    assert not multiprocessing.active_children()
+    pids: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "fork", fork)
+        with pytest.raises(UnknownDeck):
+            build(root, tmp_path / "out", ["No such deck"], workers=2, cache=False)
+    assert workers_made and len(pids) == 1
+    assert all(worker.pid is None for worker in workers_made)
+    with pytest.raises(ChildProcessError):  # ended, and its end collected
+        os.waitpid(pids[0], os.WNOHANG)
     fd = os.open(root, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: still held
@@ -420,7 +430,7 @@ def test_a_build_killed_leaves_no_worker_and_no_build_lock(tmp_path: Path) -> No
         "    assert worker.take()[1] is not None\n"  # (it runs, and waits for more)
         "    chunks = render.convert_chunks(['*x* y'] * 20000, render.new_markdown(), 2)\n"
         "    next(chunks)\n"  # (the pool's workers convert the rest)
-        "    print(*(p.pid for p in multiprocessing.active_children()), flush=True)\n"
+        "    print(worker.pid, *(p.pid for p in multiprocessing.active_children()), flush=True)\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
     )
     printed = tmp_path / "pids"

@@ -14,27 +14,55 @@ in one process would).
 from __future__ import annotations
 
 import contextlib
+import os
+import pickle
+import select
+import signal
+import struct
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
-    from multiprocessing.process import BaseProcess
+from typing import Any
 
 
 def can_fork() -> bool:
     """Whether a worker may be forked: fork exists, and no thread but this one runs (a thread of
     someone else's, such as serve's web server, may hold a lock the worker would then wait for)."""
-    import multiprocessing
-
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    return hasattr(os, "fork") and threading.active_count() == 1
 
 
-def _serve(
-    texts_in: Connection, html_out: Connection, setup: Callable[[], Any], main_ends: tuple[Connection, ...]
-) -> None:
+# The worker is forked with os.fork and talks through two pipes, each message pickled after its
+# length: multiprocessing's Process and Pipe do the same, but importing and starting them cost
+# the main process about 10 ms before the fork.
+_LENGTH = struct.Struct("!Q")
+
+
+def _send(fd: int, message: object) -> None:
+    data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_LENGTH.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _receive(fd: int) -> Any:
+    """The next message (EOFError: the other end is closed, or closed midway)."""
+    (length,) = _LENGTH.unpack(_read(fd, _LENGTH.size))
+    return pickle.loads(_read(fd, length))
+
+
+def _read(fd: int, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _serve(texts_in: int, html_out: int, setup: Callable[[], Any], main_ends: tuple[int, ...]) -> None:
     """The worker: convert each batch received, in order, until None (or the main process is gone)."""
     import queue
 
@@ -44,7 +72,7 @@ def _serve(
     # process's end is the only one, so its death (even by SIGKILL, no `finally` run) is an EOF
     # here, and the worker ends rather than wait on forever with the build lock's descriptor.
     for end in main_ends:
-        end.close()
+        os.close(end)
 
     begin_worker()
     batches: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
@@ -54,7 +82,7 @@ def _serve(
         # send it HTML it has not read yet.
         while True:
             try:
-                batch = texts_in.recv()
+                batch = _receive(texts_in)
             except (EOFError, OSError):
                 batch = None
             batches.put(batch)
@@ -71,7 +99,7 @@ def _serve(
         except Exception:  # the main process converts this batch again, and fails as it would
             html = None
         try:
-            html_out.send(html)
+            _send(html_out, html)
         except (OSError, ValueError):  # gone, or HTML that cannot be sent
             return
 
@@ -81,19 +109,30 @@ class MarkdownWorker:
 
     def __init__(self, setup: Callable[[], Any]) -> None:
         """`setup`: a new Markdown instance (called in the worker, before its first batch)."""
-        import multiprocessing
-
-        context = multiprocessing.get_context("fork")
-        self._texts_in, self._texts_out = context.Pipe(duplex=False)
-        self._html_in, self._html_out = context.Pipe(duplex=False)
-        self._process: BaseProcess | None = context.Process(
-            target=_serve,
-            args=(self._texts_in, self._html_out, setup, (self._texts_out, self._html_in)),
-            daemon=True,
-        )
-        self._process.start()
-        self._texts_in.close()  # (the worker's ends)
-        self._html_out.close()
+        for stream in (sys.stdout, sys.stderr):  # (or the worker's copy of what they hold could show)
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+        ends: list[int] = []
+        try:
+            for _ in range(2):
+                ends += os.pipe()
+            pid = os.fork()
+        except BaseException:  # (no process to be had, or no pipe)
+            for end in ends:
+                os.close(end)
+            raise
+        texts_in, self._texts_out, self._html_in, html_out = ends
+        if pid == 0:  # the worker, which ends here whatever happens
+            try:
+                _serve(texts_in, html_out, setup, (self._texts_out, self._html_in))
+            finally:
+                os._exit(0)
+        self.pid: int | None = pid
+        """The worker's process id, until it has ended."""
+        os.close(texts_in)  # (the worker's ends)
+        os.close(html_out)
+        self._poll = select.poll()
+        self._poll.register(self._html_in, select.POLLIN)
         self._sent: deque[list[str]] = deque()
         self.texts = 0
         """Texts sent so far."""
@@ -104,9 +143,9 @@ class MarkdownWorker:
         """Convert these texts, after those sent before."""
         if not texts:
             return
-        if self._process is not None:
+        if self.pid is not None:
             try:
-                self._texts_out.send(texts)
+                _send(self._texts_out, texts)
             except (OSError, ValueError):
                 self._gone()
         self._sent.append(texts)
@@ -121,15 +160,15 @@ class MarkdownWorker:
     @property
     def ready(self) -> bool:
         """Whether the oldest batch's HTML can be taken without waiting (or the worker is gone)."""
-        return self._process is None or self._html_in.poll()
+        return self.pid is None or bool(self._poll.poll(0))
 
     def take(self) -> tuple[list[str], list[str] | None]:
         """The oldest batch not taken yet, and its HTML (None if the worker did not convert it)."""
         texts = self._sent.popleft()
         html = None
-        if self._process is not None:
+        if self.pid is not None:
             try:
-                html = self._html_in.recv()
+                html = _receive(self._html_in)
             except (EOFError, OSError):
                 self._gone()
         if html is not None and len(html) != len(texts):
@@ -138,21 +177,24 @@ class MarkdownWorker:
 
     def close(self) -> None:
         """Stop the worker (a batch not taken yet is not converted to the end)."""
-        if self._process is None:
+        if self.pid is None:
             return
         with contextlib.suppress(OSError, ValueError):
-            self._texts_out.send(None)
-        self._texts_out.close()
-        self._html_in.close()
-        if self._sent:
-            self._process.kill()
-        self._process.join()
-        self._process = None
+            _send(self._texts_out, None)
+        self._end(kill=bool(self._sent))
         self._sent.clear()
 
     def _gone(self) -> None:
         """The worker died: what it was sent is converted by the caller."""
-        assert self._process is not None
-        self._process.kill()
-        self._process.join()
-        self._process = None
+        self._end(kill=True)
+
+    def _end(self, *, kill: bool) -> None:
+        assert self.pid is not None
+        os.close(self._texts_out)
+        os.close(self._html_in)
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        self.pid = None
