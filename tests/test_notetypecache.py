@@ -196,3 +196,25 @@ def test_a_warm_build_renders_no_template_and_imports_no_jinja2(
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout == "False\n", done.stderr
+
+
+def test_a_template_saved_while_the_build_renders_is_not_kept_under_its_old_bytes(
+    sample: Path, tmp_path: Path
+) -> None:
+    # The key is the template files' bytes as the build starts; the note types are rendered
+    # later, from the files as they are then. A template saved in between (an author saving
+    # while `serve` rebuilds) must not leave the new file's note types under the old file's
+    # key: undoing the edit would then bring back note types of the edit that is undone.
+    template = sample / "templates" / "basic.front.html"
+    before = template.read_text()
+    store = RenderCache(tmp_path / "cache", FINGERPRINT)
+    templates = TemplateSet(sample)
+    note_types = NoteTypeCache(templates, store)  # (the key: the files as the build starts)
+    template.write_text("<div class=saved-meanwhile>{{Front}}</div>")
+    problems: list[Diagnostic] = []
+    during = note_types.note_types("Sample Deck", "sample", 1, problems)
+    store.save()
+    assert not problems
+    assert "saved-meanwhile" in during["basic"].templates[0].front  # (rendered from the file as it is)
+    template.write_text(before)  # undone
+    assert from_cache(sample, tmp_path / "cache")[0] == rendered(sample)

@@ -102,7 +102,10 @@ class NoteTypeCache:
             for kind in KINDS.values()
         }
         problems.extend(found)
-        if not found and not templates.reported_any:
+        # Kept only if rendering read the files of the key: one saved since the key was made
+        # (while a large project's cards were read) would leave its note types under the bytes
+        # it replaced, for a later build with those bytes (the edit undone) to take.
+        if not found and not templates.reported_any and template_files(templates) == self._files:
             self._cache.store({name: _encode(made.values())}, _KIND)
         return made
 
