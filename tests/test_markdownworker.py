@@ -84,6 +84,32 @@ def test_the_worker_converts_every_text_as_this_process_does() -> None:
     assert got == expected
 
 
+def test_small_batches_are_written_to_the_worker_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each message wakes the worker: the first batch goes at once (the worker sets Markdown up),
+    # the others wait until they make _SEND_AT characters or their HTML is asked for.
+    written: list[object] = []
+    real = markdownworker._send
+
+    def counted(fd: int, message: object) -> None:
+        if os.getpid() == parent:
+            written.append(message)
+        real(fd, message)
+
+    parent = os.getpid()
+    monkeypatch.setattr(markdownworker, "_send", counted)
+    texts = _texts(40, seed=4)
+    worker = MarkdownWorker(render.new_markdown)
+    for text in texts:
+        worker.send([text])
+    assert 1 <= len(written) < 40 and written[0] == [[texts[0]]]
+    md = render.new_markdown()
+    assert [worker.take() for _ in texts] == [([text], [md.reset().convert(text)]) for text in texts]
+    assert [
+        text for batches in written for batch in batches for text in batch
+    ] == texts  # (each once, in order)
+    worker.close()
+
+
 def test_a_batch_the_worker_fails_on_or_a_worker_gone_is_none() -> None:
     parent = os.getpid()
 

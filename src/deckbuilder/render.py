@@ -346,6 +346,8 @@ class MarkdownRenderer:
         self._early = False
         if todo and self._worker is not None and self._to_worker(todo):
             todo = []
+        if self._worker is not None:
+            self._worker.flush()  # (the worker converts them while the cards' caches are read)
         self._pending = iter(todo)
         self._chunks = convert_chunks(todo, self.md, workers) if todo else iter([])
 
