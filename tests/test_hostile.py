@@ -847,3 +847,17 @@ def test_genanki_tag_warning_is_located(project: Callable[..., Path]) -> None:
         assert result.code == 0, result.err
         assert expected in result.err.splitlines()
         assert "UserWarning" not in result.err
+
+
+def test_a_failed_build_on_a_broken_stdout_is_not_said_to_succeed(project: Callable[..., Path]) -> None:
+    # A stdout that cannot be written never turns a written release into a failure, and the
+    # command says so ("the command did not fail"); a build that failed must not say it too.
+    root = project({"cards/c.yaml": "cards:\n  - id: a\n    fron: x\n"})
+    r, w = os.pipe()
+    os.close(r)  # (a reader gone before anything is written: `build-deck --format json | head -0`)
+    with os.fdopen(w, "wb") as broken:
+        proc = _build_output(root, "--format", "json", stdout=broken, stderr=subprocess.PIPE)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert "did not fail" not in err, err
+    assert "stdout: could not write the output (Broken pipe)" in err, err

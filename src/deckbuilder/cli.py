@@ -405,7 +405,10 @@ def run() -> None:
     out.flush()
     if out.error is not None and err.error is None:
         reason = out.error.strerror or str(out.error)
-        click.echo(f"stdout: could not write the summary ({reason}); the command did not fail", err=True)
+        if code in (0, None):
+            click.echo(f"stdout: could not write the summary ({reason}); the command did not fail", err=True)
+        else:  # (a failed build: its status says so, whatever stdout lost)
+            click.echo(f"stdout: could not write the output ({reason})", err=True)
     err.flush()
     # Only exiting is left: the collector's passes at exit would visit every object still alive
     # (and the garbage of a build that ran without the collector), tens of milliseconds, to
