@@ -373,3 +373,29 @@ def test_anki_sees_a_kept_draft_as_the_same_and_a_changed_card_as_an_update(
     (note_id,) = col.find_notes('"ID:term-latency"')
     assert col.get_note(note_id)["Back"] == "the time a request takes"
     col.close()
+
+
+def test_an_image_saved_while_the_package_is_written_is_not_kept_as_the_draft(
+    sample: Path, tmp_path: Path, clock: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The record's digest of the media is made as the deck is planned; the package is written
+    # afterwards from the files as they are then. An image saved in between (an author saving
+    # while `serve` or a build runs) is packed with its new bytes under the record of the old:
+    # undoing the edit then kept that package, a package no build of the files writes.
+    image = sample / "cards" / "extra" / "diagram.png"
+    before = image.read_bytes()
+    real = build.write_all
+
+    def write_all(files: object) -> None:
+        image.write_bytes(before + b"\0saved meanwhile")
+        real(files)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(build, "write_all", write_all)
+        apkg = built(sample)
+    image.write_bytes(before)  # undone
+    clock[0] = START + 100
+    built(sample)
+    (when,) = times(apkg)
+    clock[0] = when  # (the bytes a build without the cache writes at the package's time)
+    assert apkg.read_bytes() == built(sample, tmp_path / "fresh", "--no-cache").read_bytes()

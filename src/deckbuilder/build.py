@@ -594,7 +594,7 @@ def _plan_deck(
         elif earlier is not None:
             drafts.kept(spec)
         else:
-            drafts.will_write(spec, draft_inputs, now, rest)
+            drafts.will_write(spec, draft_inputs, now, rest, content)
     checked = _CheckedNotes(
         cache, cards, content.notes, checks.digest, str(root / spec.location.path), checks.card_files
     )

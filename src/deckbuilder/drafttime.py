@@ -8,6 +8,8 @@ time, a digest of the rest of the package (description, media bytes, note type t
 digest of the file written. A later draft of the same deck whose inputs have that digest takes
 that time, and so is the same package, while the file at its output path still has the digest
 written (an edited or deleted package, or another output folder, gets a new time and is written).
+A draft whose media changed while it was written (the package holds other bytes than its
+record's digest of them) is not remembered.
 
 Anki updates a note on import only when the package's mod is newer than the collection's. A
 remembered time must therefore be the deck's LAST draft: had the author imported a later
@@ -132,8 +134,9 @@ class DraftTimes:
         """The record each deck had at the start of the build (by its entry's name)."""
         self._kept: set[str] = set()
         """Decks whose draft is the package on disk: nothing to write."""
-        self._wrote: dict[str, tuple[Path, DraftRecord]] = {}
-        """Records to store once the packages are written (their `package` is "")."""
+        self._wrote: dict[str, tuple[Path, DraftRecord, PackageContent]] = {}
+        """Records to store once the packages are written (their `package` is ""), with what
+        of the package their `rest` is a digest of."""
         self._dropped: set[str] = set()
 
     def _name(self, spec: DeckSpec) -> str:
@@ -164,9 +167,11 @@ class DraftTimes:
     def is_kept(self, spec: DeckSpec) -> bool:
         return self._name(spec) in self._kept
 
-    def will_write(self, spec: DeckSpec, inputs: str, time: int, rest: str) -> None:
+    def will_write(self, spec: DeckSpec, inputs: str, time: int, rest: str, content: PackageContent) -> None:
         """This build writes a draft of the deck with that time: its record, once written."""
-        self._wrote[self._name(spec)] = (self._out / spec.output, DraftRecord(inputs, time, rest, ""))
+        record = DraftRecord(inputs, time, rest, "")
+        rest_only = dataclasses.replace(content, notes=(), card_ords=())  # (the notes are not held)
+        self._wrote[self._name(spec)] = (self._out / spec.output, record, rest_only)
 
     def no_draft(self, spec: DeckSpec) -> None:
         """This build writes a package of the deck that is no draft to keep."""
@@ -180,8 +185,12 @@ class DraftTimes:
         for name in self._dropped:
             if self._records.get(name) is not None:
                 entries[name] = ""
-        for name, (path, record) in self._wrote.items():
+        for name, (path, record, content) in self._wrote.items():
             written = file_digest(path)
+            if rest_digest(content) != record.rest:
+                # A media file saved since the deck was planned: the package holds its new
+                # bytes, the record the old ones (the edit undone, it would be kept).
+                written = None
             entries[name] = dataclasses.replace(record, package=written).encode() if written else ""
         if entries:
             cache.store(entries, _KIND)
