@@ -9,7 +9,8 @@ process, round after round, interleaved, so that a busy machine slows all of the
 figure is the minimum over its runs (one a round; the small measures, under a second each,
 SMALL_REPEATS a round) of the process's CPU time (user + system), or its wall time where both
 cores are the point; peak memory is the process's maximum resident set.
-The table says of each figure with a target whether it meets it, and prints the load average
+The table says of each figure with a target whether it meets it (issue 13 set its ratio and
+memory targets on 10,000 cards: other sizes are shown without), and prints the load average
 before and after the run: wall-clock figures are only worth quoting from a quiet machine.
 The shipped deck (decks/ and cards/ of this repository) is built cold (empty cache) and warm,
 with its CPU time per note, and so is its release 1 (149 notes, from git), the deck issue 13's
@@ -39,6 +40,8 @@ REPO = HERE.parent
 PYTHON = sys.executable
 PEERS = HERE / ".peers"
 ANKDOWN = "ankdown==0.7.1"
+TARGET_SIZE = "10k"
+"""The project size issue 13's ratio targets were set on (other sizes are shown without one)."""
 SMALL_REPEATS = 4
 """Runs a round of each measure under a second (see Bench)."""
 RELEASE_1 = "9122890"
@@ -358,30 +361,37 @@ def report(
 
     for tag, n in sizes.items():
         cold = b[f"cold 1 process {tag}"]
-        ratio(f"{tag}: cold build / floor (CPU, 1 process)", cold.cpu / b[f"floor {tag}"].cpu, 1.0)
+
+        def target(limit: float, tag: str = tag) -> float | None:  # (issue 13's are for 10,000 cards)
+            return limit if tag == TARGET_SIZE else None
+
+        ratio(f"{tag}: cold build / floor (CPU, 1 process)", cold.cpu / b[f"floor {tag}"].cpu, target(1.0))
         ratio(
             f"{tag}: cold build, all cores / floor (wall)",
             b[f"cold all cores {tag}"].wall / b[f"floor {tag}"].wall,
-            0.65,
+            target(0.65),
         )
-        ratio(f"{tag}: rebuild, nothing changed / cold", b[f"rebuild {tag}"].cpu / cold.cpu, 0.25)
-        ratio(f"{tag}: one card changed / cold", b[f"one change {tag}"].cpu / cold.cpu, 0.3)
+        ratio(f"{tag}: rebuild, nothing changed / cold", b[f"rebuild {tag}"].cpu / cold.cpu, target(0.25))
+        ratio(f"{tag}: one card changed / cold", b[f"one change {tag}"].cpu / cold.cpu, target(0.3))
         ratio(f"{tag}: --check (cache warm) / cold", b[f"check {tag}"].cpu / cold.cpu)
         ratio(f"{tag}: --preview (cache warm) / cold", b[f"preview {tag}"].cpu / cold.cpu)
         ratio(
             f"{tag}: --preview, one card changed (a save under serve) / cold",
             b[f"preview one change {tag}"].cpu / cold.cpu,
         )
+        rss_limit = target(90)
         rows.append(
             Row(
                 f"{tag}: peak RSS of a cold build",
                 f"{cold.rss_mib:.0f} MiB ({cold.rss_mib * 1024 / n:.1f} KiB/card)",
+                f"≤ {rss_limit:.0f} MiB" if rss_limit is not None else "",
+                cold.rss_mib <= rss_limit if rss_limit is not None else None,
             )
         )
         ratio(
             f"{tag}: --preview peak RSS / build peak RSS",
             b[f"preview {tag}"].rss_mib / b[f"rebuild {tag}"].rss_mib,
-            1.3,
+            target(1.3),
         )
         rows.append(Row(f"{tag}: cold build CPU per card (1 process)", f"{cold.cpu * 1000 / n:.2f} ms"))
     if big:
@@ -425,9 +435,9 @@ def report(
     rows.append(Row("build-deck --version (wall)", f"{b['version'].wall:.2f} s"))
     width = max(len(r.name) for r in rows)
     print(f"{'measure':{width}}  {'now':>28}  {'target':9}  met")
-    for r in rows:
-        met = "" if r.met is None else ("yes" if r.met else "NO")
-        print(f"{r.name:{width}}  {r.value:>28}  {r.target:9}  {met}")
+    for row in rows:
+        met = "" if row.met is None else ("yes" if row.met else "NO")
+        print(f"{row.name:{width}}  {row.value:>28}  {row.target:9}  {met}")
     missed = [f"{r.name} ({r.value}, target {r.target})" for r in rows if r.met is False]
     load_after = os.getloadavg()
     print(
