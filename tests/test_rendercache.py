@@ -1146,3 +1146,24 @@ def test_notes_written_row_by_row_are_the_bytes_genanki_writes(
     by_genanki = package_bytes(dataclasses.replace(content, card_ords=()))  # genanki's own cards
     assert package_bytes(content) == by_genanki
     assert (tmp_path / "out" / "sample.apkg").read_bytes() == by_genanki
+
+
+def test_a_damaged_database_is_deleted_so_the_next_build_has_a_cache_again(
+    released: Path, tmp_path: Path, render_cache_dir: Path
+) -> None:
+    # A crash of the machine can leave pages of the file damaged (commits do not wait for the
+    # disk): the build that finds it builds without it, and deletes it for the next one.
+    package(released, tmp_path / "cold")
+    path = render_cache_dir / "render.sqlite"
+    data = bytearray(path.read_bytes())
+    for at in range(3 * 4096, len(data) - 4096, 7):  # the entries, not the schema nor meta
+        data[at] = 0xFF
+    path.write_bytes(bytes(data))
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()  # opens as ours
+        with pytest.raises(sqlite3.DatabaseError):
+            db.execute("SELECT count(*), sum(length(html)) FROM entries").fetchall()
+    assert package(released, tmp_path / "damaged") == package(released, tmp_path / "fresh", "--no-cache")
+    package(released, tmp_path / "again")
+    assert entries(render_cache_dir)  # a whole database again, with the build's entries
+    assert package(released, tmp_path / "warm") == package(released, tmp_path / "fresh2", "--no-cache")

@@ -15,6 +15,7 @@ was written by something else or fails its checks is ignored and rebuilt, never 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -126,6 +127,10 @@ def _normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+_DAMAGED = {11, 26}
+"""SQLite's SQLITE_CORRUPT ("database disk image is malformed") and SQLITE_NOTADB."""
+
+
 class RenderCache:
     """HTML of earlier conversions by text; every failure of the store means "not cached"."""
 
@@ -167,8 +172,8 @@ class RenderCache:
                 found[wanted[key]] = html
                 if not isinstance(used, int) or used < stale:
                     self._hits.append(key)
-        except sqlite3.Error:
-            self._forget()
+        except sqlite3.Error as e:
+            self._forget(e)
             return {}
         return found
 
@@ -185,8 +190,8 @@ class RenderCache:
                     f"SELECT key FROM entries WHERE key IN ({','.join('?' * len(batch))})", batch
                 )
             }
-        except sqlite3.Error:
-            self._forget()
+        except sqlite3.Error as e:
+            self._forget(e)
             return set()
 
     def store(self, results: dict[str, str], kind: str = "html") -> None:
@@ -203,8 +208,8 @@ class RenderCache:
         try:
             with self._db:
                 self._insert(int(time.time()))
-        except sqlite3.Error:
-            self._forget()
+        except sqlite3.Error as e:
+            self._forget(e)
         self._new.clear()
         self._new_chars = 0
 
@@ -229,8 +234,8 @@ class RenderCache:
                     self._db.execute(f"UPDATE entries SET used = ? WHERE key IN ({marks})", (now, *batch))
                 if self._pruned_before(now):  # once a day is enough
                     self._db.execute("DELETE FROM entries WHERE used < ?", (now - _KEEP_SECONDS,))
-        except sqlite3.Error:
-            self._forget()
+        except sqlite3.Error as e:
+            self._forget(e)
         finally:
             self.close()
 
@@ -283,11 +288,17 @@ class RenderCache:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", (day,))
         return True
 
-    def _forget(self) -> None:
-        """The store misbehaved: build without it."""
+    def _forget(self, error: sqlite3.Error | None = None) -> None:
+        """The store misbehaved: build without it. A damaged database file (which a crash of
+        the machine can leave, its commits not waiting for the disk) is deleted, so that the
+        next build starts afresh instead of building without a cache until someone deletes it."""
         self.close()
         self._new.clear()
         self._new_chars = 0
+        if ((getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF) in _DAMAGED:  # (Python 3.11+ says)
+            for path in (self._path, self._path.with_name(f"{self._path.name}-journal")):
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
 
 def encode_loaded(cards: tuple[Card, ...], diagnostics: list[Diagnostic]) -> str:
