@@ -48,7 +48,7 @@ from .render import (
     markdown_settings,
     without_soft_breaks,
 )
-from .rendercache import RenderCache, cache_dir, fingerprint
+from .rendercache import RenderCache, cache_dir, entry_list, fingerprint
 from .studyorder import study_order
 
 P = ParamSpec("P")
@@ -751,11 +751,8 @@ def _decode_checks(kept: str) -> _ChecksEntry | None:
     """A card file's entry of checked notes: its stamp, the notes' keys, the distinct cards of
     the notes that passed and each note's row among them (-1 for one that did not pass); None
     for what is no such entry."""
-    try:
-        entry = json.loads(kept) if kept else None
-    except (ValueError, RecursionError):
-        return None
-    if type(entry) is not list or len(entry) != 4:
+    entry = entry_list(kept, 4)
+    if entry is None:
         return None
     stamp, their_keys, table, rows = entry
     if (

@@ -29,7 +29,7 @@ from .model import Card
 from .notecheck import cloze_outside_code, first_unbalanced
 from .package import odd_html_tags
 from .render import TEXT_FIELDS, RenderedCard, has_images
-from .rendercache import RenderCache
+from .rendercache import RenderCache, entry_list
 
 _KIND = "card-file-html"
 _V = TypeVar("_V")
@@ -241,11 +241,8 @@ def _decode(
     """What `keep` wrote (each card's digest, each kept card's fields' HTML and their digests,
     the findings that are not NOTHING by field, the digest of the card file's bytes or "", the
     lock's digest of each card's id), or None for anything else."""
-    try:
-        entry = json.loads(value)
-    except (ValueError, RecursionError):
-        return None
-    if type(entry) is not list or len(entry) != 6:
+    entry = entry_list(value, 6)
+    if entry is None:
         return None
     digests, htmls, lock, sparse, stamp, ids = entry
     if not (

@@ -39,7 +39,7 @@ from .model import DeckSpec
 from .notetypes import NoteType
 from .package import PackageContent
 from .packagecache import file_digest, inputs_digest
-from .rendercache import RenderCache
+from .rendercache import RenderCache, entry_list
 
 _KIND = "draft-time"
 
@@ -62,11 +62,8 @@ class DraftRecord:
     @classmethod
     def decode(cls, text: str) -> DraftRecord | None:
         """What encode wrote, or None for anything else (a damaged or foreign entry)."""
-        try:
-            fields = json.loads(text) if text else None
-        except (ValueError, RecursionError):
-            return None
-        if type(fields) is not list or len(fields) != 4:
+        fields = entry_list(text, 4)
+        if fields is None:
             return None
         inputs, when, rest, package = fields
         if not (type(inputs) is type(rest) is type(package) is str and type(when) is int and when > 0):

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from .model import Diagnostic
 from .notetypes import KINDS, NoteType, TemplateSet, note_type_of
-from .rendercache import RenderCache, installed_version, metadata_folders
+from .rendercache import RenderCache, entry_list, installed_version, metadata_folders
 
 _KIND = "note-types"
 
@@ -118,11 +118,8 @@ def _encode(note_types: Iterable[NoteType]) -> str:
 
 def _decode(text: str) -> list[tuple[str, list[tuple[str, str]]]] | None:
     """What _encode wrote of KINDS' note types, or None for anything else."""
-    try:
-        kept = json.loads(text) if text else None
-    except (ValueError, RecursionError):
-        return None
-    if type(kept) is not list or len(kept) != len(KINDS):
+    kept = entry_list(text, len(KINDS))
+    if kept is None:
         return None
     decoded = []
     for entry, kind in zip(kept, KINDS.values(), strict=True):

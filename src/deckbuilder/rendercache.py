@@ -307,6 +307,16 @@ def encode_loaded(cards: tuple[Card, ...], diagnostics: list[Diagnostic]) -> str
     return json.dumps([_columns(Card, cards), _columns(Diagnostic, diagnostics)], ensure_ascii=False)
 
 
+def entry_list(text: str, length: int) -> list[Any] | None:
+    """An entry's JSON list of `length` items, or None for anything else (a damaged, foreign or
+    emptied entry): what each kind of entry checks before it looks at its items."""
+    try:
+        items = json.loads(text) if text else None
+    except (ValueError, RecursionError):
+        return None
+    return items if type(items) is list and len(items) == length else None
+
+
 def decode_loaded(text: str) -> tuple[tuple[Card, ...], list[Diagnostic]] | None:
     """What encode_loaded wrote, or None for anything else."""
     try:
