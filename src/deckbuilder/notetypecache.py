@@ -84,11 +84,15 @@ class NoteTypeCache:
     ) -> dict[str, NoteType]:
         """The deck's note type of each kind (KINDS), as TemplateSet.note_type renders them."""
         templates = self._templates
-        if self._cache is None or self._files is None:
+
+        def rendered(found: list[Diagnostic]) -> dict[str, NoteType]:
             return {
-                kind.type: templates.note_type(kind, deck_name, identity, version, problems)
+                kind.type: templates.note_type(kind, deck_name, identity, version, found)
                 for kind in KINDS.values()
             }
+
+        if self._cache is None or self._files is None:
+            return rendered(problems)
         name = self._name(deck_name, identity, version)
         kept = _decode(self._cache.lookup([name], _KIND).get(name, ""))
         if kept is not None:
@@ -97,10 +101,7 @@ class NoteTypeCache:
                 for kind, (css, sides) in zip(KINDS.values(), kept, strict=True)
             }
         found: list[Diagnostic] = []
-        made = {
-            kind.type: templates.note_type(kind, deck_name, identity, version, found)
-            for kind in KINDS.values()
-        }
+        made = rendered(found)
         problems.extend(found)
         # Kept only if rendering read the files of the key: one saved since the key was made
         # (while a large project's cards were read) would leave its note types under the bytes
