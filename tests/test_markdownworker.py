@@ -4,11 +4,14 @@ HTML, the package bytes and the problems, in the same order, that a build in one
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import random
 import shutil
+import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from deckbuilder.build import build
 from deckbuilder.markdownworker import MarkdownWorker
 from deckbuilder.model import DeckError, Diagnostic
 from deckbuilder.notetypes import TemplateSet
+from deckbuilder.report import ProgressBar
 
 from .conftest import DATA
 
@@ -481,3 +485,64 @@ def test_a_build_killed_leaves_no_worker_and_no_build_lock(tmp_path: Path) -> No
         for pid in workers:  # (what the build left behind is not the suite's to leave)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
+
+
+class _SlowStream(io.StringIO):
+    """A stream whose writes hold a lock for a while, as a real file's buffer does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            time.sleep(0.02)
+            return super().write(text)
+
+
+def test_an_author_on_a_terminal_gets_the_worker_beside_the_progress_bar(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    render_cache_dir: Path,
+    workers_made: list[MarkdownWorker],
+) -> None:
+    # A build on a terminal draws its progress bar from a thread of its own. can_fork refused
+    # every thread but this one, so an author's cold builds converted in one process.
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    root = _project(tmp_path / "p")
+    alone = _outcome(root, tmp_path / "alone", workers=1, cache=False)
+    stream = _SlowStream()
+    with ProgressBar(stream, delay=0) as bar:
+        assert markdownworker.can_fork()
+        done = _outcome(root, tmp_path / "bar", workers=2, cache=False, progress=bar.update)
+    assert done == alone
+    assert len(workers_made) == 1
+    assert "\r[" in stream.getvalue()  # (the bar drew meanwhile)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks")
+def test_a_process_forked_while_the_bar_draws_can_write_to_its_stream() -> None:
+    # A process forked while another thread holds a lock gets that lock held for good: the bar's
+    # thread holds its stream's lock while it writes, so each fork waits for the write to end.
+    stream = _SlowStream()
+    stuck = 0
+    with ProgressBar(stream, delay=0) as bar:
+        for number in range(30):
+            bar.update(f"step {number}", number / 30)  # (a new line to draw each time)
+            time.sleep(0.005)
+            pid = os.fork()
+            if pid == 0:  # the child: would wait forever on a lock held at the fork
+                try:
+                    stream.write("child")
+                finally:
+                    os._exit(0)
+            deadline = time.monotonic() + 5
+            while os.waitpid(pid, os.WNOHANG) == (0, 0):
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    stuck += 1
+                    break
+                time.sleep(0.01)
+    assert stuck == 0
+    assert "step" in stream.getvalue()

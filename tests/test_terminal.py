@@ -148,3 +148,22 @@ def test_the_bar_draws_its_step_and_erases_itself() -> None:
     with ProgressBar(quiet, delay=5):
         pass  # over before the delay: nothing drawn
     assert quiet.getvalue() == ""
+
+
+def test_a_build_on_a_terminal_writes_what_a_piped_build_writes(big_project: Path, tmp_path: Path) -> None:
+    # On a terminal the progress bar's thread runs beside the Markdown worker (forked beside it):
+    # the build ends, and its package is the same bytes.
+    env = clean_env(SOURCE_DATE_EPOCH="1700000000", DECKBUILDER_CACHE_DIR=str(tmp_path / "cache"))
+    args = ["--project", str(big_project), "--out"]
+    terminal, stdout, _ = on_a_terminal([*args, str(tmp_path / "tty")], env)
+    assert b"MLE Interview:" in stdout, terminal[-500:]
+    piped = subprocess.run(
+        [sys.executable, "-m", "deckbuilder", "--no-cache", *args, str(tmp_path / "pipe")],
+        env=env,
+        capture_output=True,
+    )
+    assert piped.returncode == 0, piped.stderr
+    packages = sorted(p.name for p in (tmp_path / "pipe").glob("*.apkg"))
+    assert packages
+    for name in packages:
+        assert (tmp_path / "tty" / name).read_bytes() == (tmp_path / "pipe" / name).read_bytes(), name

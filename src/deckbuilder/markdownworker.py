@@ -25,11 +25,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .workerlife import begin_worker, only_fork_safe_threads
+
 
 def can_fork() -> bool:
-    """Whether a worker may be forked: fork exists, and no thread but this one runs (a thread of
-    someone else's, such as serve's web server, may hold a lock the worker would then wait for)."""
-    return hasattr(os, "fork") and threading.active_count() == 1
+    """Whether a worker may be forked: fork exists, and no thread runs beside this one but ours
+    that are safe to fork beside, such as the progress bar's (see workerlife.py)."""
+    return hasattr(os, "fork") and only_fork_safe_threads()
 
 
 # The worker is forked with os.fork and talks through two pipes, each message pickled after its
@@ -70,8 +72,6 @@ def _read(fd: int, size: int) -> bytes:
 def _serve(texts_in: int, html_out: int, setup: Callable[[], Any], main_ends: tuple[int, ...]) -> None:
     """The worker: convert each batch received, in order, until None (or the main process is gone)."""
     import queue
-
-    from .workerlife import begin_worker
 
     # Forked, this process holds the main process's ends of the pipes too: closed, the main
     # process's end is the only one, so its death (even by SIGKILL, no `finally` run) is an EOF

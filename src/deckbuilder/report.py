@@ -20,6 +20,7 @@ from typing import IO
 import click
 
 from .model import Diagnostic, one_line
+from .workerlife import fork_safe
 from .yamlsource import LINE_BREAK
 
 FORMATS = ("text", "json", "github")
@@ -66,9 +67,20 @@ def wants_progress(stream: IO[str]) -> bool:
         return False
 
 
+_DRAWING = threading.Lock()
+"""Held while the progress thread writes to its stream, and taken by every fork: a worker forked
+in the middle of a write would get the stream's own lock held for good (and wait on it forever
+if it wrote there). So the bar's thread is one a worker may be forked beside."""
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_DRAWING.acquire, after_in_parent=_DRAWING.release, after_in_child=_DRAWING.release
+    )
+
+
 class ProgressBar:
     """One line on a terminal, `[######------] rendering 5000 cards 3 s`, redrawn while a build
-    runs and erased when it ends; a build shorter than `delay` seconds shows nothing."""
+    runs and erased when it ends; a build shorter than `delay` seconds shows nothing. Its thread
+    runs beside a build's Markdown worker and pools (see _DRAWING)."""
 
     WIDTH = 24
 
@@ -79,7 +91,7 @@ class ProgressBar:
         self.shown = False
         self._start = time.monotonic()
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
+        self._thread = fork_safe(threading.Thread(target=self._run, name="progress", daemon=True))
 
     def update(self, step: str, fraction: float) -> None:
         self.step, self.fraction = step, fraction
@@ -108,7 +120,7 @@ class ProgressBar:
             self._done.wait(0.1)
 
     def _write(self, text: str) -> None:
-        with contextlib.suppress(OSError, ValueError):  # a closed terminal: no bar, no failure
+        with _DRAWING, contextlib.suppress(OSError, ValueError):  # a closed terminal: no bar, no failure
             self.stream.write(text)
             self.stream.flush()
 
