@@ -82,7 +82,7 @@ def test_every_input_of_rendering_makes_them_rendered_again(
 ) -> None:
     cache = tmp_path / "cache"
     context = {"deck": "Sample Deck", "identity": "sample", "version": 1}
-    from_cache(sample, cache)
+    before = from_cache(sample, cache)[0]
     templates = sample / "templates"
     if change == "template edited":
         (templates / "basic.front.html").write_text('<div class="question edited">{{Front}}</div>\n')
@@ -104,7 +104,11 @@ def test_every_input_of_rendering_makes_them_rendered_again(
         notetypecache._library_versions.cache_clear()
         monkeypatch.setattr(notetypecache, "installed_version", lambda dist, folders=None: f"{dist}-0")
     made, renders = from_cache(sample, cache, *context.values())  # type: ignore[arg-type]
-    assert renders > 0 and made == rendered(sample, *context.values())  # type: ignore[arg-type]
+    assert made == rendered(sample, *context.values())  # type: ignore[arg-type]
+    if change == "templates folder removed":  # the shipped templates' note types, rendered ahead
+        assert renders == 0 and made != before
+    else:
+        assert renders > 0
     notetypecache._library_versions.cache_clear()
 
 
@@ -218,3 +222,95 @@ def test_a_template_saved_while_the_build_renders_is_not_kept_under_its_old_byte
     assert "saved-meanwhile" in during["basic"].templates[0].front  # (rendered from the file as it is)
     template.write_text(before)  # undone
     assert from_cache(sample, tmp_path / "cache")[0] == rendered(sample)
+
+
+def test_the_shipped_note_types_are_what_the_shipped_templates_render() -> None:
+    assert notetypecache.SHIPPED.read_text("utf-8") == notetypecache.render_shipped(), (
+        "the shipped templates or the code that renders them changed: "
+        "`python -m deckbuilder.notetypecache` writes src/deckbuilder/shipped-note-types.json again"
+    )
+
+
+def _no_templates(make_project) -> Path:  # type: ignore[no-untyped-def]
+    return make_project(  # type: ignore[no-any-return]
+        {
+            "decks/d.yaml": "name: Plain Deck\nidentity: plain\n",
+            "cards/c.yaml": (
+                "cards:\n"
+                "  - {id: b, front: 'What is *x*?', back: x}\n"
+                "  - {id: r, type: reversed, front: Up, back: Down}\n"
+                "  - {id: t, type: type-in, front: Two?, back: '2'}\n"
+                "  - {id: c, type: cloze, text: '{{c1::Cloze}} text'}\n"
+            ),
+        }
+    )
+
+
+def test_a_project_with_no_templates_takes_the_shipped_note_types(
+    make_project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, render_cache_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    root = _no_templates(make_project)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1790000000")
+    renders = counting(monkeypatch, TemplateSet, "render")
+    assert run("--project", root).exit_code == 0
+    assert renders == []  # (the cache was empty: nothing kept there)
+    taken = (root / "dist" / "plain-deck.apkg").read_bytes()
+    for deck in ("Plain Deck", "Other <&> 'Deck'"):
+        assert NoteTypeCache(TemplateSet(root), RenderCache(tmp_path / "c", FINGERPRINT)).note_types(
+            deck, "plain", 2, []
+        ) == rendered(root, deck, "plain", 2)
+    assert run("--project", root, "--no-cache").exit_code == 0
+    assert renders and (root / "dist" / "plain-deck.apkg").read_bytes() == taken
+    code = (
+        "import sys; from pathlib import Path; from deckbuilder.build import build;"
+        f"build(Path({str(root)!r}), Path({str(tmp_path / 'out')!r}));"
+        "print(sorted(m for m in ('jinja2', 'pygments') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n", done.stderr
+    assert (tmp_path / "out" / "plain-deck.apkg").read_bytes() == taken
+
+
+@pytest.mark.parametrize(
+    "case", ["templates folder", "empty templates folder", "another key", "damaged", "missing", "library"]
+)
+def test_the_shipped_note_types_are_not_taken_unless_they_are_what_rendering_gives(
+    make_project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:  # type: ignore[no-untyped-def]
+    root = _no_templates(make_project)
+    shipped = tmp_path / "shipped.json"
+    kept = json.loads(notetypecache.SHIPPED.read_text("utf-8"))
+    kept[1][0][0] = "/* not what style.css renders */"
+    shipped.write_text(json.dumps(kept))
+    monkeypatch.setattr(notetypecache, "SHIPPED", shipped)
+    taken, renders = from_cache(root, tmp_path / "c1")
+    assert renders == 0 and taken["basic"].css == "/* not what style.css renders */"  # (the file is read)
+    if case == "templates folder":
+        (root / "templates").mkdir()
+        (root / "templates" / "style.css").write_text(".card { color: red; }\n")
+    elif case == "empty templates folder":
+        (root / "templates").mkdir()
+    elif case == "another key":
+        kept[0] = "0" * 64
+        shipped.write_text(json.dumps(kept))
+    elif case == "damaged":
+        shipped.write_text(json.dumps(kept)[:-100])
+    elif case == "missing":
+        shipped.unlink()
+    else:
+        notetypecache._library_versions.cache_clear()
+        monkeypatch.setattr(notetypecache, "installed_version", lambda dist, folders=None: f"{dist}-0")
+    made, renders = from_cache(root, tmp_path / "c2")
+    assert renders > 0 and made == rendered(root)
+    notetypecache._library_versions.cache_clear()
+
+
+def test_shipped_templates_that_read_the_deck_name_are_not_rendered_ahead(
+    sample: Path, tmp_path: Path
+) -> None:
+    shipped = tmp_path / "shipped"
+    shutil.copytree(TemplateSet(sample).shipped_dir, shipped)
+    notetypecache.check_same_for_every_deck(shipped)
+    (shipped / "_answer.html").write_text("[% if deck_name %]<b>[[ deck_name ]]</b>[% endif %]{{Back}}\n")
+    with pytest.raises(SystemExit, match=r"_answer\.html: reads deck_name"):
+        notetypecache.check_same_for_every_deck(shipped)

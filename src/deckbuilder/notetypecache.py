@@ -9,6 +9,16 @@ deckbuilder's own code. Only note types rendered without a problem anywhere in t
 templates are kept, so a hit reports nothing that rendering would have. A `templates/` holding
 anything but regular files (a link, a folder) is never kept: what a link leads to is not in
 the key. The ids and names are not kept: they are made afresh from the deck's identity.
+
+The shipped templates' note types also come rendered with deckbuilder, in `shipped-note-types.json`,
+so that a project that overrides no template builds without Jinja2 or Pygments even with the cache
+empty. The file holds them under the digest of what rendering them reads: the key above (the
+library versions and the shipped template files, no project templates) and the code that renders
+them (notetypes.py, templatesandbox.py). A build takes them only where its project has no
+`templates/` and the digest is the one it makes (another Pygments, a template edited in place:
+rendered). The shipped templates never read the deck's name, the only part of their context that
+differs from deck to deck; writing the file checks it. `python -m deckbuilder.notetypecache`
+writes it again; a test fails while it is not what rendering gives.
 """
 
 from __future__ import annotations
@@ -17,12 +27,16 @@ import functools
 import hashlib
 import json
 from collections.abc import Iterable
+from pathlib import Path
 
 from .model import Diagnostic
 from .notetypes import KINDS, NoteType, TemplateSet, note_type_of
 from .rendercache import RenderCache, entry_list, installed_version, metadata_folders
 
 _KIND = "note-types"
+SHIPPED = Path(__file__).parent / "shipped-note-types.json"
+"""The shipped templates' note types, rendered (see the module's docstring)."""
+_RENDERING_CODE = ("notetypes.py", "templatesandbox.py")
 
 
 @functools.cache
@@ -66,6 +80,20 @@ class NoteTypeCache:
         self._cache = cache
         self._files = template_files(templates) if cache is not None else None
 
+    @functools.cached_property
+    def _shipped(self) -> list[tuple[str, list[tuple[str, str]]]] | None:
+        """The shipped note types, where the project overrides no template and they are current."""
+        folder = self._templates.override_dir
+        if self._files is None or folder.exists() or folder.is_symlink():
+            return None
+        try:
+            kept = json.loads(SHIPPED.read_bytes())
+        except (OSError, ValueError, RecursionError):
+            return None
+        if type(kept) is not list or len(kept) != 2 or kept[0] != shipped_key(self._files):
+            return None
+        return _decoded(kept[1])
+
     def _name(self, deck_name: str, identity: str, version: int) -> str:
         return json.dumps(
             [self._files, [repr(kind) for kind in KINDS.values()], deck_name, identity, version]
@@ -76,6 +104,8 @@ class NoteTypeCache:
         is found when they are asked for, and then rendered)."""
         if self._cache is None or self._files is None:
             return False
+        if self._shipped is not None:
+            return True
         name = self._name(deck_name, identity, version)
         return name in self._cache.has([name], _KIND)
 
@@ -94,7 +124,7 @@ class NoteTypeCache:
         if self._cache is None or self._files is None:
             return rendered(problems)
         name = self._name(deck_name, identity, version)
-        kept = _decode(self._cache.lookup([name], _KIND).get(name, ""))
+        kept = self._shipped or _decode(self._cache.lookup([name], _KIND).get(name, ""))
         if kept is not None:
             return {
                 kind.type: note_type_of(kind, deck_name, identity, version, css, sides)
@@ -119,8 +149,11 @@ def _encode(note_types: Iterable[NoteType]) -> str:
 
 def _decode(text: str) -> list[tuple[str, list[tuple[str, str]]]] | None:
     """What _encode wrote of KINDS' note types, or None for anything else."""
-    kept = entry_list(text, len(KINDS))
-    if kept is None:
+    return _decoded(entry_list(text, len(KINDS)))
+
+
+def _decoded(kept: object) -> list[tuple[str, list[tuple[str, str]]]] | None:
+    if type(kept) is not list or len(kept) != len(KINDS):
         return None
     decoded = []
     for entry, kind in zip(kept, KINDS.values(), strict=True):
@@ -133,3 +166,41 @@ def _decode(text: str) -> list[tuple[str, list[tuple[str, str]]]] | None:
             return None
         decoded.append((css, [(front, back) for front, back in sides]))
     return decoded
+
+
+def shipped_key(files: str) -> str:
+    """The digest the shipped note types are kept under: `files` (template_files of a project
+    with no templates) and the code that renders them."""
+    digest = hashlib.sha256(files.encode())
+    for name in _RENDERING_CODE:
+        digest.update(b"\0" + (Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
+
+
+def render_shipped() -> str:
+    """What SHIPPED holds: the shipped templates' note types, rendered, under their digest."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as empty:
+        templates = TemplateSet(Path(empty))
+        check_same_for_every_deck(templates.shipped_dir)
+        files = template_files(templates)
+        problems: list[Diagnostic] = []
+        made = [templates.note_type(kind, "Deck", "deck", 1, problems) for kind in KINDS.values()]
+        if problems or files is None:
+            raise SystemExit("\n".join(map(str, problems)) or "the shipped templates could not be read")
+    return json.dumps([shipped_key(files), json.loads(_encode(made))], ensure_ascii=False, indent=1) + "\n"
+
+
+def check_same_for_every_deck(folder: Path) -> None:
+    """Refuse templates that read the deck's name: their note types differ from deck to deck."""
+    import jinja2.meta
+
+    env = TemplateSet(folder).env
+    for path in sorted(folder.iterdir()):
+        if "deck_name" in jinja2.meta.find_undeclared_variables(env.parse(path.read_text("utf-8"))):
+            raise SystemExit(f"{path}: reads deck_name, so its note types differ from deck to deck")
+
+
+if __name__ == "__main__":
+    SHIPPED.write_text(render_shipped(), "utf-8")
