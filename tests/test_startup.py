@@ -125,3 +125,31 @@ def test_a_build_imports_no_multiprocessing_for_its_markdown_worker(
 
     assert forked() == "1 False"  # cold: the worker converted the Markdown
     assert forked() == "0 False"
+
+
+def test_genanki_with_the_standard_cached_property_writes_what_the_backport_writes(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # package._import_genanki has genanki's two cached properties made by functools (the
+    # backport imports asyncio): the package is the same, and the backport is anyone else's.
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1790000000")
+    code = (
+        "import sys; from pathlib import Path\n"
+        "if sys.argv[2] == 'backport': import genanki\n"
+        "from deckbuilder.build import build\n"
+        "build(Path(sys.argv[1]), Path(sys.argv[3]), cache=False)\n"
+        "import genanki.note; print(genanki.note.cached_property.__module__, 'asyncio' in sys.modules)\n"
+        "import cached_property; print(hasattr(cached_property, 'threaded_cached_property'))\n"
+    )
+    seen = {}
+    for how in ("standard", "backport"):
+        command = [sys.executable, "-c", code, str(sample), how, str(tmp_path / how)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        seen[how] = done.stdout.split()
+    assert seen == {
+        "standard": ["functools", "False", "True"],
+        "backport": ["cached_property", "True", "True"],
+    }
+    for name in ("sample.apkg", "sample.release-notes.md"):
+        assert (tmp_path / "standard" / name).read_bytes() == (tmp_path / "backport" / name).read_bytes()

@@ -11,12 +11,14 @@ import json
 import re
 import shutil
 import sqlite3
+import sys
 import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from .notetypes import NoteType, stable_id
@@ -65,12 +67,12 @@ class _Genanki(NamedTuple):
 
 @functools.cache
 def _genanki() -> _Genanki:
-    """genanki, imported on first use: with asyncio (its cached_property imports it) a tenth of
-    a small project's start-up, which a build spends while its Markdown worker converts (see
-    import_genanki), and a warm build that writes no package and finds its notes checked never."""
-    import genanki
+    """genanki, imported on first use: a build spends it while its Markdown worker converts
+    (see import_genanki), and a warm build that writes no package and finds its notes checked
+    never."""
+    module: Any = _import_genanki()
 
-    class Note(genanki.Note):  # type: ignore[misc]
+    class Note(module.Note):  # type: ignore[misc]
         def __init__(self, mod: int, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.mod = mod
@@ -81,7 +83,7 @@ def _genanki() -> _Genanki:
         def _check_invalid_html_tags_in_fields(self) -> None:
             """Not again while writing: the build reports these itself, located (see odd_html_tags)."""
 
-    class Model(genanki.Model):  # type: ignore[misc]
+    class Model(module.Model):  # type: ignore[misc]
         def __init__(self, mod: int, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.mod = mod
@@ -90,7 +92,37 @@ def _genanki() -> _Genanki:
             data: dict[str, Any] = super().to_json(self.mod, deck_id)
             return data
 
-    return _Genanki(genanki, Note, Model)
+    return _Genanki(module, Note, Model)
+
+
+def _import_genanki() -> Any:
+    """genanki, its two cached properties made by the standard library's functools.cached_property.
+
+    genanki takes `cached_property` from the cached-property backport, which imports asyncio
+    (and with it ssl, logging, concurrent.futures) for the coroutines it also caches: a fifth
+    of a small project's build, for two properties of plain methods (Model._req, Note.cards),
+    which both versions compute once and keep in the instance's __dict__. While genanki is
+    imported, the name resolves to a module holding the standard one; then it is the
+    backport's again, for any other importer. A genanki that asks it for more is imported as
+    it is."""
+    if "genanki" in sys.modules or "cached_property" in sys.modules:
+        import genanki
+
+        return genanki
+    standard = ModuleType("cached_property")
+    standard.cached_property = functools.cached_property  # type: ignore[attr-defined]
+    sys.modules["cached_property"] = standard
+    try:
+        import genanki
+    except ImportError:  # (another genanki: the backport it asks for after all)
+        for name in [m for m in sys.modules if m == "genanki" or m.startswith("genanki.")]:
+            del sys.modules[name]
+        sys.modules.pop("cached_property", None)
+        import genanki
+    finally:
+        if sys.modules.get("cached_property") is standard:
+            del sys.modules["cached_property"]
+    return genanki
 
 
 def import_genanki() -> None:
