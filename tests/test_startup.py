@@ -153,3 +153,23 @@ def test_genanki_with_the_standard_cached_property_writes_what_the_backport_writ
     }
     for name in ("sample.apkg", "sample.release-notes.md"):
         assert (tmp_path / "standard" / name).read_bytes() == (tmp_path / "backport" / name).read_bytes()
+
+
+def test_the_collector_is_on_again_once_the_program_is_loaded(sample: Path, tmp_path: Path) -> None:
+    # Start-up imports run without the cyclic collector; what runs after them (serve, for
+    # hours) has it again, and so has a program that imported the command.
+    code = (
+        "import gc, sys\n"
+        "import deckbuilder.cli as cli\n"
+        "cli.run = lambda: print(gc.isenabled())\n"
+        "from deckbuilder.__main__ import main\n"
+        "main()\n"
+        "sys.argv = ['build-deck', '--project', sys.argv[1], '--out', sys.argv[2], '--quiet']\n"
+        "cli.main(standalone_mode=False)\n"
+        "print(gc.isenabled())\n"
+    )
+    command = [sys.executable, "-c", code, str(sample), str(tmp_path / "out")]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]
+    assert (tmp_path / "out" / "sample.apkg").exists()

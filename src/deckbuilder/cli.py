@@ -189,7 +189,13 @@ def _run(
     fmt: str = "text",
     quiet: bool = False,
 ) -> None:
-    from .build import UnknownDeck, build  # here, so that --help and --version start at once
+    collecting = gc.isenabled()
+    gc.disable()  # (imports: see __main__.py)
+    try:
+        from .build import UnknownDeck, build  # here, so that --help and --version start at once
+    finally:
+        if collecting:
+            gc.enable()
 
     project = _project(project)
     bar = report.ProgressBar(sys.stderr) if not quiet and report.wants_progress(sys.stderr) else None
