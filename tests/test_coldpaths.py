@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import json
 import sqlite3
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +44,18 @@ def _write_notes_as_genanki(conn: sqlite3.Connection, content: PackageContent) -
                 due=due,
             ).write_to_db(cursor, content.timestamp, deck.deck_id, id_gen)
     conn.commit()
+
+
+def _collection(package: bytes, tmp_path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table of a package's collection, in rowid order, and its schema."""
+    path = tmp_path / "collection.anki2"
+    path.write_bytes(zipfile.ZipFile(io.BytesIO(package)).read("collection.anki2"))
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        rows = {name: db.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall() for name in tables}
+        rows["(schema)"] = db.execute("SELECT * FROM sqlite_master ORDER BY name").fetchall()
+    path.unlink()
+    return rows
 
 
 def _card(kind: str, card_id: str) -> list[str]:
@@ -81,18 +96,19 @@ def test_the_col_row_is_genankis_for_every_deck(
     content = build(root, tmp_path / "out", check=True).decks[0].content
     for made in (content, PackageContent(**{**vars(content), "card_ords": ()})):  # genanki's own notes too
         ours = package_bytes(made)
+        assert package_bytes(made) == ours
         with monkeypatch.context() as patch:
             patch.setattr(package, "_write_notes", _write_notes_as_genanki)
-            assert package_bytes(made) == ours
+            assert _collection(package_bytes(made), tmp_path) == _collection(ours, tmp_path)
 
 
-def test_the_shipped_decks_col_row_is_genankis(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_shipped_decks_col_row_is_genankis(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1790000000")
     content = build(REPO, check=True).decks[0].content
     assert len({note.deck for note in content.notes}) > 20
     ours = package_bytes(content)
     monkeypatch.setattr(package, "_write_notes", _write_notes_as_genanki)
-    assert package_bytes(content) == ours
+    assert _collection(package_bytes(content), tmp_path) == _collection(ours, tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -361,6 +361,7 @@ def _write_notes(conn: sqlite3.Connection, content: PackageContent) -> None:
                 guid=note.guid,
                 due=due,
             ).write_to_db(cursor, content.timestamp, deck.deck_id, id_gen)
+    col.write()
     conn.commit()
 
 
@@ -369,11 +370,12 @@ class _Col:
 
     For each deck, genanki reads both back from the database, parses them, adds the deck and its
     note types and writes them again: with a few dozen subdecks and their note types' CSS, a
-    third of writing a package. Here they are kept parsed between decks, and each deck writes
-    the very values genanki's would (the same UPDATEs: the same bytes). A deck of ours has no
-    genanki notes (they are rows, or written on their own). The row's entries are kept as the
-    JSON json.dumps writes for them, and long texts (a note type's CSS, in each deck's note
-    types) are encoded once: a deck encodes only itself and its note types, less their CSS.
+    third of writing a package. Here they are kept parsed between decks, and the row is written
+    once, after the last deck, with the very values genanki's last UPDATEs write (the database
+    then holds what genanki's does, in fewer pages). A deck of ours has no genanki notes (they
+    are rows, or written on their own). The row's entries are kept as the JSON json.dumps
+    writes for them, and long texts (a note type's CSS, in each deck's note types) are encoded
+    once: a deck encodes only itself and its note types, less their CSS.
     """
 
     def __init__(self, cursor: sqlite3.Cursor) -> None:
@@ -384,10 +386,11 @@ class _Col:
         self._models: dict[str, str] = {
             key: self._entry(key, value) for key, value in json.loads(models).items()
         }
+        self._written: list[str] | None = None
+        """The last deck's note types, as genanki's UPDATE would write them (see write)."""
 
     def write_deck(self, deck: genanki.Deck, timestamp: int) -> None:
         self._decks[str(deck.deck_id)] = self._entry(str(deck.deck_id), deck.to_json())
-        self._cursor.execute("UPDATE col SET decks = ?", (_json_object(self._decks.values()),))
         # genanki adds its note types by number to what it read back, keyed by text (JSON's keys
         # are strings): written, an id then appears twice; read back, the later one counts.
         models: dict[int | str, str] = {}
@@ -398,8 +401,14 @@ class _Col:
                 for model in deck.models.values()
             }
         )
-        self._cursor.execute("UPDATE col SET models = ?", (_json_object(models.values()),))
+        self._written = list(models.values())
         self._models = {str(key): entry for key, entry in models.items()}
+
+    def write(self) -> None:
+        """The row as genanki leaves it after the decks written (unchanged if there were none)."""
+        if self._written is not None:
+            decks, models = _json_object(self._decks.values()), _json_object(self._written)
+            self._cursor.execute("UPDATE col SET decks = ?, models = ?", (decks, models))
 
     def _entry(self, key: int | str, value: Any) -> str:
         """`"key": value` as json.dumps writes it inside a dictionary (an int key as its digits)."""
