@@ -33,6 +33,17 @@ def rendered(root: Path, deck: str = "Sample Deck", identity: str = "sample", ve
     return made
 
 
+def imported_by_a_build(root: Path, out: Path, *modules: str) -> list[str]:
+    """Which of `modules` a build of `root` into `out`, in a process of its own, imports."""
+    code = (
+        "import sys; from pathlib import Path; from deckbuilder.build import build;"
+        f"build(Path({str(root)!r}), Path({str(out)!r}));"
+        f"print(*[m for m in {list(modules)!r} if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
 def from_cache(
     root: Path, cache: Path, deck: str = "Sample Deck", identity: str = "sample", version: int = 1
 ) -> tuple[dict, int]:  # type: ignore[type-arg]
@@ -193,13 +204,7 @@ def test_a_warm_build_renders_no_template_and_imports_no_jinja2(
     warm = (sample / "dist" / "sample.apkg").read_bytes()
     assert run("--project", sample, "--no-cache").exit_code == 0
     assert renders and (sample / "dist" / "sample.apkg").read_bytes() == warm
-    code = (
-        "import sys; from pathlib import Path; from deckbuilder.build import build;"
-        f"build(Path({str(sample)!r}), Path({str(tmp_path / 'out')!r}));"
-        "print('jinja2' in sys.modules)"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout == "False\n", done.stderr
+    assert imported_by_a_build(sample, tmp_path / "out", "jinja2") == []
 
 
 def test_a_template_saved_while_the_build_renders_is_not_kept_under_its_old_bytes(
@@ -261,13 +266,7 @@ def test_a_project_with_no_templates_takes_the_shipped_note_types(
         ) == rendered(root, deck, "plain", 2)
     assert run("--project", root, "--no-cache").exit_code == 0
     assert renders and (root / "dist" / "plain-deck.apkg").read_bytes() == taken
-    code = (
-        "import sys; from pathlib import Path; from deckbuilder.build import build;"
-        f"build(Path({str(root)!r}), Path({str(tmp_path / 'out')!r}));"
-        "print(sorted(m for m in ('jinja2', 'pygments') if m in sys.modules))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout == "[]\n", done.stderr
+    assert imported_by_a_build(root, tmp_path / "out", "jinja2", "pygments") == []
     assert (tmp_path / "out" / "plain-deck.apkg").read_bytes() == taken
 
 
