@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import itertools
 import json
@@ -13,12 +12,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ParamSpec, TypeGuard, TypeVar
+from typing import Any, TypeGuard
 
 from . import releasenotes
 from .activecontent import scripts_in
 from .buildlock import one_build_at_a_time
 from .cardcache import CardCache, FieldChecks
+from .collector import paused
 from .drafttime import DraftTimes, plan_inputs, rest_digest
 from .lint import lint
 from .load import load_project
@@ -51,26 +51,6 @@ from .render import (
 from .rendercache import RenderCache, cache_dir, entry_list, fingerprint
 from .studyorder import study_order
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def _without_gc(work: Callable[P, T]) -> Callable[P, T]:
-    """A build makes millions of short-lived objects and few cycles: the cyclic garbage
-    collector costs about a tenth of a build's time and frees next to nothing."""
-
-    @functools.wraps(work)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            return work(*args, **kwargs)
-        finally:
-            if collecting:
-                gc.enable()
-
-    return wrapper
-
 
 @dataclass
 class BuildResult:
@@ -79,7 +59,7 @@ class BuildResult:
     written: list[Path] = field(default_factory=list)
 
 
-@_without_gc
+@paused()  # (a build: see collector.py)
 def build(
     root: Path,
     out: Path | None = None,

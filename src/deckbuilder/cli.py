@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import click
 
 from . import __version__, report
+from .collector import paused
 from .model import DeckError, Diagnostic
 from .projectroot import NoProject, deck_names, find_root
 from .streams import forgiving_streams
@@ -189,13 +190,8 @@ def _run(
     fmt: str = "text",
     quiet: bool = False,
 ) -> None:
-    collecting = gc.isenabled()
-    gc.disable()  # (imports: see __main__.py)
-    try:
-        from .build import UnknownDeck, build  # here, so that --help and --version start at once
-    finally:
-        if collecting:
-            gc.enable()
+    with paused():  # here, so that --help and --version start at once
+        from .build import UnknownDeck, build
 
     project = _project(project)
     bar = report.ProgressBar(sys.stderr) if not quiet and report.wants_progress(sys.stderr) else None

@@ -142,9 +142,12 @@ class NoteTypeCache:
 
 
 def _encode(note_types: Iterable[NoteType]) -> str:
-    return json.dumps(
-        [[nt.css, [[t.front, t.back] for t in nt.templates]] for nt in note_types], ensure_ascii=False
-    )
+    return json.dumps(_kept(note_types), ensure_ascii=False)
+
+
+def _kept(note_types: Iterable[NoteType]) -> list[list[object]]:
+    """What is kept of each note type: its CSS and each card's front and back."""
+    return [[nt.css, [[t.front, t.back] for t in nt.templates]] for nt in note_types]
 
 
 def _decode(text: str) -> list[tuple[str, list[tuple[str, str]]]] | None:
@@ -189,7 +192,7 @@ def render_shipped() -> str:
         made = [templates.note_type(kind, "Deck", "deck", 1, problems) for kind in KINDS.values()]
         if problems or files is None:
             raise SystemExit("\n".join(map(str, problems)) or "the shipped templates could not be read")
-    return json.dumps([shipped_key(files), json.loads(_encode(made))], ensure_ascii=False, indent=1) + "\n"
+    return json.dumps([shipped_key(files), _kept(made)], ensure_ascii=False, indent=1) + "\n"
 
 
 def check_same_for_every_deck(folder: Path) -> None:
