@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -343,6 +344,20 @@ class Browser:
     TIMEOUT = 20.0
 
     def __init__(self, binary: str) -> None:
+        # On a busy host Chromium now and then gives no answer to its first messages: it is
+        # started again once. A browser that failed is killed with its children, or its reader
+        # threads would live on beside the rest of the suite (no Markdown worker is forked
+        # beside a thread of someone else's).
+        for attempt in (1, 2):
+            try:
+                self._start(binary)
+                return
+            except RuntimeError:
+                self._kill()
+                if attempt == 2:
+                    raise
+
+    def _start(self, binary: str) -> None:
         self.profile = tempfile.mkdtemp(prefix="deckbuilder-chromium-")
         to_browser_r, self._to_browser = _high_pipe()
         self._from_browser, from_browser_w = _high_pipe()
@@ -376,6 +391,7 @@ class Browser:
             stderr=subprocess.PIPE,
             pass_fds=(3, 4),
             preexec_fn=child_fds,  # before our reader threads start
+            start_new_session=True,  # (its children are killed with it: see _kill)
         )
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -504,6 +520,17 @@ class Browser:
             self.proc.wait()
         os.close(self._to_browser)
         self._reader.join(timeout=5)
+        if not self._reader.is_alive():
+            os.close(self._from_browser)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    def _kill(self) -> None:
+        """End a browser that did not start: it, its children, and the threads reading it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        os.close(self._to_browser)
+        self._reader.join(timeout=10)
         if not self._reader.is_alive():
             os.close(self._from_browser)
         shutil.rmtree(self.profile, ignore_errors=True)
