@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
+import sqlite3
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,3 +83,16 @@ def import_package(col: Collection, apkg: Path, update: int = IF_NEWER):  # type
 def cards_in_order(col: Collection) -> list:  # type: ignore[type-arg]
     cards = [col.get_card(cid) for cid in col.find_cards("")]
     return sorted(cards, key=lambda c: (c.due, c.ord))
+
+
+def collection_rows(package: bytes, tmp_path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table of a package's collection, in rowid order, and its schema: what
+    Anki reads of it, whatever pages the rows are in."""
+    path = tmp_path / "collection.anki2"
+    path.write_bytes(zipfile.ZipFile(io.BytesIO(package)).read("collection.anki2"))
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        rows = {name: db.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall() for name in tables}
+        rows["(schema)"] = db.execute("SELECT * FROM sqlite_master ORDER BY name").fetchall()
+    path.unlink()
+    return rows

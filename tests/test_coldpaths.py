@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import itertools
 import json
 import sqlite3
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,11 +14,12 @@ from deckbuilder import package
 from deckbuilder.build import build
 from deckbuilder.package import PackageContent, package_bytes
 
-from .conftest import REPO
+from .conftest import REPO, collection_rows
 
 
 def _write_notes_as_genanki(conn: sqlite3.Connection, content: PackageContent) -> None:
-    """package._write_notes as it was, each deck written by genanki's Deck.write_to_db."""
+    """package._write_notes as it was, each deck written by genanki's Deck.write_to_db and each
+    note, with its cards, by its Note.write_to_db (genanki works out the cards)."""
     cursor = conn.cursor()
     id_gen = itertools.count(content.timestamp * 1000)
     package._genanki().module.Package([]).write_to_db(cursor, content.timestamp, id_gen)
@@ -32,9 +30,6 @@ def _write_notes_as_genanki(conn: sqlite3.Connection, content: PackageContent) -
         deck.write_to_db(cursor, content.timestamp, id_gen)
         for due in indexes:
             note = content.notes[due]
-            if content.card_ords:
-                package._insert_note(cursor, note, content.card_ords[due], deck.deck_id, due, id_gen)
-                continue
             package._genanki().Note(
                 note.mod,
                 model=models[note.note_type.id],
@@ -44,18 +39,6 @@ def _write_notes_as_genanki(conn: sqlite3.Connection, content: PackageContent) -
                 due=due,
             ).write_to_db(cursor, content.timestamp, deck.deck_id, id_gen)
     conn.commit()
-
-
-def _collection(package: bytes, tmp_path: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table of a package's collection, in rowid order, and its schema."""
-    path = tmp_path / "collection.anki2"
-    path.write_bytes(zipfile.ZipFile(io.BytesIO(package)).read("collection.anki2"))
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        rows = {name: db.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall() for name in tables}
-        rows["(schema)"] = db.execute("SELECT * FROM sqlite_master ORDER BY name").fetchall()
-    path.unlink()
-    return rows
 
 
 def _card(kind: str, card_id: str) -> list[str]:
@@ -99,7 +82,7 @@ def test_the_col_row_is_genankis_for_every_deck(
         assert package_bytes(made) == ours
         with monkeypatch.context() as patch:
             patch.setattr(package, "_write_notes", _write_notes_as_genanki)
-            assert _collection(package_bytes(made), tmp_path) == _collection(ours, tmp_path)
+            assert collection_rows(package_bytes(made), tmp_path) == collection_rows(ours, tmp_path)
 
 
 def test_the_shipped_decks_col_row_is_genankis(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -108,7 +91,7 @@ def test_the_shipped_decks_col_row_is_genankis(monkeypatch: pytest.MonkeyPatch, 
     assert len({note.deck for note in content.notes}) > 20
     ours = package_bytes(content)
     monkeypatch.setattr(package, "_write_notes", _write_notes_as_genanki)
-    assert _collection(package_bytes(content), tmp_path) == _collection(ours, tmp_path)
+    assert collection_rows(package_bytes(content), tmp_path) == collection_rows(ours, tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -343,6 +343,8 @@ def _write_notes(conn: sqlite3.Connection, content: PackageContent) -> None:
     gk.module.Package([]).write_to_db(cursor, content.timestamp, id_gen)  # the schema and `col`
     models = _models(content)
     col = _Col(cursor)
+    note_rows: list[tuple[object, ...]] = []
+    card_rows: list[tuple[object, ...]] = []
     for deck, indexes in _decks(content).values():
         # Each deck writes the note types of its notes; the empty top deck needs them too.
         for model in models.values():
@@ -351,7 +353,7 @@ def _write_notes(conn: sqlite3.Connection, content: PackageContent) -> None:
         for due in indexes:
             note = content.notes[due]
             if content.card_ords:
-                _insert_note(cursor, note, content.card_ords[due], deck.deck_id, due, id_gen)
+                _note_rows(note, content.card_ords[due], deck.deck_id, due, id_gen, note_rows, card_rows)
                 continue
             gk.Note(
                 note.mod,
@@ -361,8 +363,14 @@ def _write_notes(conn: sqlite3.Connection, content: PackageContent) -> None:
                 guid=note.guid,
                 due=due,
             ).write_to_db(cursor, content.timestamp, deck.deck_id, id_gen)
+    cursor.executemany(f"INSERT INTO notes VALUES({_marks(11)});", note_rows)
+    cursor.executemany(f"INSERT INTO cards VALUES({_marks(18)});", card_rows)
     col.write()
     conn.commit()
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
 
 
 class _Col:
@@ -440,17 +448,23 @@ def _json_object(entries: Iterable[str]) -> str:
     return "{" + ", ".join(entries) + "}"
 
 
-def _insert_note(
-    cursor: sqlite3.Cursor, note: NoteRecord, ords: list[int], deck_id: int, due: int, id_gen: Iterator[int]
+def _note_rows(
+    note: NoteRecord,
+    ords: list[int],
+    deck_id: int,
+    due: int,
+    id_gen: Iterator[int],
+    notes: list[tuple[object, ...]],
+    cards: list[tuple[object, ...]],
 ) -> None:
     """The rows genanki's Note.write_to_db and Card.write_to_db write for a note whose cards are
-    known, value for value and in their order (the same bytes; tests compare the two), without a
-    genanki object per note and card: a third of writing a package."""
+    known, value for value and with the same ids (the same rows; tests compare the two), without
+    a genanki object per note and card: a third of writing a package. They are added to `notes`
+    and `cards`, which are inserted all at once (an INSERT a row took 3.6 µs of Python each)."""
     note_id = next(id_gen)
     sort_field = note.fields[0]  # genanki's sort field: the model's first (sort_field_index 0)
     tags = f" {' '.join(note.tags)} "
-    cursor.execute(
-        "INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?);",
+    notes.append(
         (
             note_id,
             note.guid,
@@ -463,13 +477,13 @@ def _insert_note(
             0,
             0,
             "",
-        ),
-    )
-    for ord_ in ords:
-        cursor.execute(
-            "INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?);",
-            (next(id_gen), note_id, deck_id, ord_, note.mod, -1, 0, 0, due, 0, 0, 0, 0, 0, 0, 0, 0, ""),
         )
+    )
+    mod = note.mod
+    cards += [
+        (next(id_gen), note_id, deck_id, ord_, mod, -1, 0, 0, due, 0, 0, 0, 0, 0, 0, 0, 0, "")
+        for ord_ in ords
+    ]
 
 
 def _info(name: str, size: int) -> zipfile.ZipInfo:
