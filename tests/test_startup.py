@@ -155,6 +155,41 @@ def test_genanki_with_the_standard_cached_property_writes_what_the_backport_writ
         assert (tmp_path / "standard" / name).read_bytes() == (tmp_path / "backport" / name).read_bytes()
 
 
+def test_markdown_is_set_up_without_urllib_request_and_converts_as_with_it(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # render._import_pymdownx_util: pymdownx.util's two path helpers import urllib.request
+    # when called, and give what its own give; the package is the same; and urllib.request is
+    # the real module for anyone who imports it afterwards.
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1790000000")
+    code = (
+        "import sys; from pathlib import Path\n"
+        "if sys.argv[2] == 'imported': import urllib.request\n"
+        "from deckbuilder.build import build\n"
+        "build(Path(sys.argv[1]), Path(sys.argv[3]), cache=False, workers=1)\n"
+        "import pymdownx.util as util\n"
+        "names = ('markdown', 'urllib.request', 'http.client', 'ssl')\n"
+        "print(*(name in sys.modules for name in names))\n"
+        "texts = ['a b/c%d', '/x y/%C3%A9', 'p%20q']\n"
+        "ours = [(util.url2path(t), util.path2url(util.url2path(t))) for t in texts]\n"
+        "import urllib.request as real\n"
+        "print(ours == [(real.url2pathname(t), real.pathname2url(real.url2pathname(t))) for t in texts])\n"
+        "print(callable(real.urlopen), hasattr(real, 'Request'))\n"
+    )
+    seen = {}
+    for how in ("deferred", "imported"):
+        command = [sys.executable, "-c", code, str(sample), how, str(tmp_path / how)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        seen[how] = done.stdout.split()
+    assert seen == {
+        "deferred": ["True", "False", "False", "False", "True", "True", "True"],
+        "imported": ["True", "True", "True", "True", "True", "True", "True"],
+    }
+    for name in ("sample.apkg", "sample.release-notes.md"):
+        assert (tmp_path / "deferred" / name).read_bytes() == (tmp_path / "imported" / name).read_bytes()
+
+
 def test_the_collector_is_on_again_once_the_program_is_loaded(sample: Path, tmp_path: Path) -> None:
     # Start-up imports run without the cyclic collector; what runs after them (serve, for
     # hours) has it again, and so has a program that imported the command.

@@ -8,9 +8,11 @@ import html
 import itertools
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
@@ -114,6 +116,8 @@ def _markdown_class() -> type[markdown.Markdown]:
 
     import markdown  # here: a build whose texts all take quick_html never loads Markdown
 
+    _import_pymdownx_util()
+
     class Markdown(markdown.Markdown):
         """Markdown that finds extensions by module, not among entry points first.
 
@@ -138,6 +142,44 @@ def _markdown_class() -> type[markdown.Markdown]:
             return super().build_extension(ext_name, configs)
 
     return Markdown
+
+
+def _import_pymdownx_util() -> None:
+    """pymdownx.util (which every pymdownx extension imports), without urllib.request.
+
+    It takes two path helpers from urllib.request, for extensions we do not use (b64,
+    pathconverter), and importing that module brings http.client, email, ssl and socket: a third
+    of setting Markdown up, which the Markdown worker does before its first text. While
+    pymdownx.util is imported, the name resolves to a module whose two helpers import the real
+    ones when called, and call them; then it is the real module again for any importer. If
+    urllib.request is already imported, or pymdownx.util asks it for more, it is imported as it is."""
+    if "pymdownx.util" in sys.modules or "urllib.request" in sys.modules:
+        return
+    deferred = ModuleType("urllib.request")
+    deferred.pathname2url = _pathname2url  # type: ignore[attr-defined]
+    deferred.url2pathname = _url2pathname  # type: ignore[attr-defined]
+    sys.modules["urllib.request"] = deferred
+    try:
+        import pymdownx.util  # type: ignore[import-untyped]
+    except ImportError:  # (another pymdownx: the real module after all)
+        sys.modules.pop("pymdownx.util", None)
+        sys.modules.pop("urllib.request", None)
+        import pymdownx.util  # noqa: F401
+    finally:
+        if sys.modules.get("urllib.request") is deferred:
+            del sys.modules["urllib.request"]
+
+
+def _pathname2url(pathname: str) -> str:
+    from urllib.request import pathname2url
+
+    return pathname2url(pathname)
+
+
+def _url2pathname(url: str) -> str:
+    from urllib.request import url2pathname
+
+    return url2pathname(url)
 
 
 def markdown_settings() -> str:
