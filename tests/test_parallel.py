@@ -117,3 +117,30 @@ def test_a_build_with_workers_writes_the_same_bytes(tmp_path: Path, monkeypatch:
     assert package(2, cache=True, name="cold") == alone
     assert package(2, cache=True, name="warm") == alone
     assert taken and converted and converted[0] >= 2
+
+
+def test_card_files_too_small_for_workers_are_read_once(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Below the pool's size the loader reads each card file once; at it, the pool reads them
+    # ahead too (and its workers parse them).
+    card = "cards:\n" + "".join(f"  - id: c-{i}\n    front: Q {i}\n    back: A\n" for i in range(40))
+    root = make_project(
+        {"decks/d.yaml": "name: D\n", "cards/a.yaml": card, "cards/b.yaml": card.replace("c-", "d-")}
+    )
+    size = 2 * len(card)
+    reads: list[str] = []
+    real = Path.read_bytes
+
+    def spy(self: Path) -> bytes:
+        if self.suffix == ".yaml" and self.parent.name == "cards":
+            reads.append(self.name)
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", spy)
+    for least, times in ((size + 1, 1), (size, 2)):
+        monkeypatch.setattr(cardfilepool, "POOL_MIN_BYTES", least)
+        reads.clear()
+        project = load_project(root, [], workers=2)
+        assert sorted(reads) == sorted(["a.yaml", "b.yaml"] * times)
+        assert [card.id for cards in project.card_files.values() for card in cards][::40] == ["c-0", "d-0"]

@@ -36,13 +36,18 @@ def _parse(parse: Parse, path: Path, rel: str, raw: bytes) -> _Parsed:
     return parse(path, rel, problems, raw), problems
 
 
+def pays(workers: int, sizes: list[int]) -> bool:
+    """Whether that many workers are worth starting for card files of these sizes (in bytes)."""
+    return workers >= 2 and len(sizes) >= 2 and sum(sizes) >= POOL_MIN_BYTES
+
+
 class CardFilePool:
     """Workers parsing the card files given, if they are many and large enough to pay."""
 
     def __init__(self, parse: Parse, files: list[tuple[Path, str, bytes]], workers: int) -> None:
         self._pool: ProcessPoolExecutor | None = None
         self._ahead: dict[str, tuple[bytes, Future[_Parsed]]] = {}
-        if workers < 2 or len(files) < 2 or sum(len(raw) for _, _, raw in files) < POOL_MIN_BYTES:
+        if not pays(workers, [len(raw) for _, _, raw in files]):
             return
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .ankitemplate import cloze_numbers
-from .cardfilepool import CardFilePool
+from .cardfilepool import CardFilePool, pays
 from .model import (
     CARD_TYPES,
     Card,
@@ -574,7 +574,8 @@ def load_project(
     card_files: dict[str, tuple[Card, ...]] = {}
     deck_files: dict[str, tuple[str, ...]] = {}
     digests: dict[str, str] = {}
-    pool = CardFilePool(load_card_file, _to_parse(root, decks, cache) if workers > 1 else [], workers)
+    ahead = _to_parse(root, decks, cache, workers) if workers > 1 else []
+    pool = CardFilePool(load_card_file, ahead, workers)
     for deck in decks:
         chosen: dict[str, None] = {}
         for pattern, line in deck.card_globs:
@@ -634,25 +635,40 @@ def load_project(
     )
 
 
-def _to_parse(root: Path, decks: list[DeckSpec], cache: RenderCache | None) -> list[tuple[Path, str, bytes]]:
-    """The card files the decks use that the loader will parse (not refused, not in the cache)."""
-    files: dict[str, tuple[Path, str, bytes]] = {}
+def _to_parse(
+    root: Path, decks: list[DeckSpec], cache: RenderCache | None, workers: int
+) -> list[tuple[Path, str, bytes]]:
+    """The card files the decks use that the loader will parse (not refused, not in the cache),
+    for the card file pool; none, and nothing read, when by their sizes the pool would not start
+    its workers (most projects: their files are then read once, by the loader)."""
+    paths: dict[str, Path] = {}
     for deck in decks:
         for pattern, _ in deck.card_globs:
             for path in _glob(root, pattern):
-                rel = _rel(root, path)
-                if rel in files or refusal(root, root / rel) is not None:
-                    continue
-                try:
-                    raw = (root / rel).read_bytes()
-                except OSError:
-                    continue  # the loader reports it
-                files[rel] = (root / rel, rel, raw)
+                paths.setdefault(_rel(root, path), path)
+    if not pays(workers, list(map(_size, paths.values()))):
+        return []
+    files: dict[str, tuple[Path, str, bytes]] = {}
+    for rel in paths:
+        if refusal(root, root / rel) is not None:
+            continue
+        try:
+            raw = (root / rel).read_bytes()
+        except OSError:
+            continue  # the loader reports it
+        files[rel] = (root / rel, rel, raw)
     if cache is not None:
         keys = {rel: _cache_key(rel, raw) for rel, (_, _, raw) in files.items()}
         kept = cache.has(keys.values(), "card-file")
         files = {rel: file for rel, file in files.items() if keys[rel] not in kept}
     return list(files.values())
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # (refused or unreadable: the loader says why)
 
 
 def _cache_key(rel: str, raw: bytes) -> str:
