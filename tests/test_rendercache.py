@@ -170,6 +170,36 @@ def test_the_store_keeps_its_journal_but_does_not_wait_for_the_disk(tmp_path: Pa
     assert RenderCache(tmp_path / "cache", b"settings").lookup(["*a*"]) == {"*a*": "<p><em>a</em></p>"}
 
 
+def test_a_store_made_now_answers_without_keys_until_its_first_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A first build's store is empty: its lookups work out no key. Once it has written an
+    # entry, lookups ask it again (and find what was written); a store opened again always asks.
+    keyed: list[str] = []
+    real = RenderCache.key
+    monkeypatch.setattr(
+        RenderCache, "key", lambda self, text, kind="html": keyed.append(text) or real(self, text, kind)
+    )
+    cache = RenderCache(tmp_path / "cache", b"settings")
+    assert cache.lookup(["*a*", "*b*"]) == {} and cache.has(["*a*"]) == set()
+    assert keyed == []
+    cache.store({"*a*": "<p><em>a</em></p>"})
+    assert cache.lookup(["*a*"]) == {}  # stored, not written yet: as before
+    cache.flush()
+    assert cache.lookup(["*a*", "*b*"]) == {"*a*": "<p><em>a</em></p>"}
+    assert cache.has(["*a*", "*b*"]) == {"*a*"}
+    cache.save()
+    keyed.clear()
+    again = RenderCache(tmp_path / "cache", b"settings")
+    assert again.lookup(["*b*"]) == {} and keyed == ["*b*"]
+    for made in (tmp_path / "cache" / "render.sqlite", tmp_path / "other" / "render.sqlite"):
+        made.parent.mkdir(exist_ok=True)
+        made.write_bytes(b"not a database" * 100)  # started afresh: empty, made now
+        keyed.clear()
+        fresh = RenderCache(made.parent, b"settings")
+        assert fresh.lookup(["*a*"]) == {} and keyed == []
+
+
 def test_a_foreign_database_is_not_trusted(released: Path, tmp_path: Path, render_cache_dir: Path) -> None:
     render_cache_dir.mkdir(exist_ok=True)
     with sqlite3.connect(render_cache_dir / "render.sqlite") as db:

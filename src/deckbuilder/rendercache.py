@@ -141,6 +141,9 @@ class RenderCache:
         self._new: dict[bytes, str] = {}
         self._new_chars = 0
         self._hits: list[bytes] = []
+        self._empty = False
+        """Whether the store was made by this instance and nothing is written to it yet: a
+        first build's lookups then find nothing without working out a key (most of their cost)."""
         try:
             folder.mkdir(parents=True, exist_ok=True)
             try:
@@ -160,7 +163,7 @@ class RenderCache:
 
     def lookup(self, texts: Iterable[str], kind: str = "html") -> dict[str, str]:
         """The cached results of those texts that have one."""
-        if self._db is None:
+        if self._db is None or self._empty:
             return {}
         wanted = {self.key(text, kind): text for text in texts}
         found: dict[str, str] = {}
@@ -179,7 +182,7 @@ class RenderCache:
 
     def has(self, texts: Iterable[str], kind: str = "html") -> set[str]:
         """Those texts that have an entry (unread: a damaged one is found by `lookup`)."""
-        if self._db is None:
+        if self._db is None or self._empty:
             return set()
         wanted = {self.key(text, kind): text for text in texts}
         try:
@@ -215,6 +218,7 @@ class RenderCache:
 
     def _insert(self, now: int) -> None:
         assert self._db is not None
+        self._empty = False
         self._db.executemany(
             "INSERT OR REPLACE INTO entries (key, html, check_, used) VALUES (?, ?, ?, ?)",
             ((key, html, _check(key, html), now) for key, html in self._new.items()),
@@ -266,6 +270,7 @@ class RenderCache:
                         " check_ BLOB NOT NULL, used INTEGER NOT NULL)"
                     )
                     db.execute("INSERT INTO meta VALUES ('schema', ?)", (_SCHEMA,))
+                self._empty = True
             return db
         except BaseException:
             db.close()
