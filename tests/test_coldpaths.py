@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import sqlite3
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -112,3 +115,17 @@ def test_col_entries_are_json_dumps(value: object) -> None:
     for key in ("1", 1234567890123, "ключ"):
         for _ in range(2):  # (the second time from the texts encoded before)
             assert "{" + col._entry(key, value) + "}" == json.dumps({key: value})
+
+
+def test_the_packages_files_are_deflated_at_its_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    # (ZipFile.open takes the level from each entry, not from the ZipFile.)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1790000000")
+    made = package_bytes(build(REPO, check=True).decks[0].content)
+    with zipfile.ZipFile(io.BytesIO(made)) as zf:
+        for info in zf.infolist():
+            data = zf.read(info)
+            deflate = zlib.compressobj(package.ZIP_LEVEL, zlib.DEFLATED, -15)
+            assert info.compress_size == len(deflate.compress(data) + deflate.flush()), info.filename
+            if info.filename == "collection.anki2":
+                default = zlib.compressobj(6, zlib.DEFLATED, -15)
+                assert info.compress_size != len(default.compress(data) + default.flush())

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     import genanki
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+ZIP_LEVEL = 5
+"""zlib's level for the package's files. Measured on the shipped deck's collection (0.9 MB):
+level 6, zlib's default, 17.6 ms and 176 KB; 5, 13.3 ms and 179 KB; 4, 9.7 ms and 184 KB; 1,
+6.0 ms and 207 KB. On 5,000 plain cards (1.7 MB), 23.5 ms at 6 and 14.7 ms at 5, the same size."""
 
 
 class NoteRecord(NamedTuple):
@@ -491,6 +495,7 @@ def _info(name: str, size: int) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
     info.external_attr = 0o644 << 16
     info.compress_type = zipfile.ZIP_DEFLATED
+    info._compresslevel = ZIP_LEVEL  # type: ignore[attr-defined]  # (ZipFile.open takes the entry's)
     info.file_size = size  # as ZipFile.writestr sets it (it decides on zip64)
     return info
 
