@@ -71,6 +71,7 @@ def test_the_col_row_is_genankis_for_every_deck(
     subdecks: list[str],
 ) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1790000000")
+    monkeypatch.setattr(package, "_ROWS_AT_ONCE", 7)  # (inserted in several goes, across decks)
     kinds = itertools.cycle(["basic", "cloze", "reversed", "type-in"])
     files = {"decks/d.yaml": "name: Deck of Decks\ndescription: 'Many *decks*'\n"}
     for number, subdeck in enumerate(subdecks):
