@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from deckbuilder.ankitemplate import _EMPTY_FIELD, field_is_empty
 from deckbuilder.quickhtml import quick_html
 from deckbuilder.render import new_markdown, unwrap_paragraph
 
@@ -548,3 +549,36 @@ def test_quick_html_takes_the_texts_it_took(tokens: list[str]) -> None:
     text = "".join(tokens)
     old = re.compile(rf"{_OLD_LINE}(?:\n{_OLD_LINE})*\n*")
     assert (old.fullmatch(text) is None) == (quickhtml._TEXT.fullmatch(text) is None)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "",
+                " ",
+                "\t",
+                "\n",
+                "\r",
+                "\x0b",
+                "\f",
+                "\xa0",
+                "<br>",
+                "<BR/>",
+                "</div>",
+                "<div >",
+                "<b>",
+                "x",
+                "<",
+                ">",
+                "/",
+            ]
+        ),
+        max_size=6,
+    )
+)
+def test_field_is_empty_is_ankis_pattern(pieces: list[str]) -> None:
+    # The test of a field's first character answers only for a field the pattern refuses.
+    text = "".join(pieces)
+    assert field_is_empty(text) == (_EMPTY_FIELD.fullmatch(text) is not None)

@@ -27,6 +27,8 @@ TYPE_ANSWER = re.compile(r"\[\[type:(.+?)\]\]")
 _ALT_SYNTAX = "{{=<% %>=}}"
 _COMMENT_START, _COMMENT_END = "<!--", "-->"
 _EMPTY_FIELD = re.compile(r"(?:[\t\n\x0b\f\r ]|</?(?:br|div) ?/?>)*", re.IGNORECASE)
+_EMPTY_STARTS = frozenset("\t\n\x0b\f\r <")
+"""The characters an empty field's text can start with (_EMPTY_FIELD's first ones)."""
 _HTML = re.compile(
     r"(<!--.*?-->)|(<style.*?>.*?</style>)|(<script.*?>.*?</script>)|(<.*?>)",
     re.IGNORECASE | re.DOTALL,
@@ -159,6 +161,8 @@ def parse(template: str) -> tuple[_Node, ...]:
 
 def field_is_empty(text: str) -> bool:
     """Anki's test: only whitespace and empty <br>/<div> tags."""
+    if text and text[0] not in _EMPTY_STARTS:  # (most fields: a build asks six times a note)
+        return False
     return _EMPTY_FIELD.fullmatch(text) is not None
 
 
