@@ -190,21 +190,49 @@ def test_markdown_is_set_up_without_urllib_request_and_converts_as_with_it(
         assert (tmp_path / "deferred" / name).read_bytes() == (tmp_path / "imported" / name).read_bytes()
 
 
-def test_the_collector_is_on_again_once_the_program_is_loaded(sample: Path, tmp_path: Path) -> None:
-    # Start-up imports run without the cyclic collector; what runs after them (serve, for
-    # hours) has it again, and so has a program that imported the command.
-    code = (
-        "import gc, sys\n"
-        "import deckbuilder.cli as cli\n"
-        "cli.run = lambda: print(gc.isenabled())\n"
-        "from deckbuilder.__main__ import main\n"
-        "main()\n"
-        "sys.argv = ['build-deck', '--project', sys.argv[1], '--out', sys.argv[2], '--quiet']\n"
-        "cli.main(standalone_mode=False)\n"
-        "print(gc.isenabled())\n"
-    )
-    command = [sys.executable, "-c", code, str(sample), str(tmp_path / "out")]
-    done = subprocess.run(command, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "True"]
-    assert (tmp_path / "out" / "sample.apkg").exists()
+def test_the_program_runs_without_the_collector_but_serve_and_importers_have_it(
+    sample: Path, tmp_path: Path
+) -> None:
+    # build-deck turns the cyclic collector off before its imports and leaves it off to its
+    # exit; serve, which runs for hours, turns it on again (what its imports made set apart);
+    # a program that imports the command keeps its own collector, on after a build through it.
+    programs = {
+        "build": (
+            "import atexit, gc, sys\n"
+            "atexit.register(lambda: print('exit', gc.isenabled()))\n"
+            "sys.argv = ['build-deck', '--project', sys.argv[1], '--out', sys.argv[2], '--quiet']\n"
+            "from deckbuilder.__main__ import main\n"
+            "main()\n"
+        ),
+        "serve": (
+            "import gc, sys\n"
+            "import deckbuilder.serve\n"
+            "def serve(*args, **options):\n"
+            "    print('serving', gc.isenabled(), gc.get_freeze_count() > 0)\n"
+            "deckbuilder.serve.serve = serve\n"
+            "sys.argv = ['build-deck', 'serve', '--project', sys.argv[1]]\n"
+            "from deckbuilder.__main__ import main\n"
+            "main()\n"
+        ),
+        "importer": (
+            "import gc, sys\n"
+            "import deckbuilder.cli as cli\n"
+            "sys.argv = ['build-deck', '--project', sys.argv[1], '--out', sys.argv[2], '--quiet']\n"
+            "cli.main(standalone_mode=False)\n"
+            "print('after', gc.isenabled())\n"
+        ),
+    }
+    seen = {}
+    for name, code in programs.items():
+        out = tmp_path / name
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(sample), str(out)], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        seen[name] = done.stdout.split()
+        assert (out / "sample.apkg").exists() == (name != "serve")
+    assert seen == {
+        "build": ["exit", "False"],
+        "serve": ["serving", "True", "True", "Stopped."],
+        "importer": ["after", "True"],
+    }

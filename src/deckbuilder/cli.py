@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import click
 
 from . import __version__, report
-from .collector import paused
+from .collector import paused, resume
 from .model import DeckError, Diagnostic
 from .projectroot import NoProject, deck_names, find_root
 from .streams import forgiving_streams
@@ -355,6 +355,7 @@ def serve_command(decks: tuple[str, ...], project: Path | None, port: int, no_ca
     from .build import UnknownDeck
     from .serve import Outcome, serve
 
+    resume()  # (paused by the program: serve runs on, and builds on every save)
     root = _project(project)
     colour = report.use_colour(sys.stderr)
 
