@@ -238,6 +238,51 @@ def test_anki_cards_memo_is_card_ordinals(
         assert memo(note) == anki_cards(note)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(_FRONTS, min_size=1, max_size=3), min_size=1, max_size=3),
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.sampled_from(["basic", "reversed", "type-in"]),
+            st.lists(_VALUES, min_size=4, max_size=4),
+            st.booleans(),
+            st.sets(st.integers(0, 2), min_size=1),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+)
+def test_note_checker_is_check_note(
+    fronts: list[list[str]], notes: list[tuple[int, str, list[str], bool, set[int]]]
+) -> None:
+    # NoteChecker checks once each pattern of what check_note reads of a note that is not a
+    # cloze note: each note's problems must be check_note's, with the note's own places.
+    from deckbuilder.model import Card, Location
+    from deckbuilder.notecheck import NoteChecker, check_note
+    from deckbuilder.notetypes import KINDS, CardTemplate, NoteType
+    from deckbuilder.package import NoteRecord
+    from deckbuilder.render import RenderedCard
+
+    types = [
+        NoteType(KINDS["basic"], 1, "B", tuple(CardTemplate(f"c{i}", f, "") for i, f in enumerate(fs)), "")
+        for fs in fronts
+    ]
+    checker = NoteChecker()
+    for number, (which, kind, values, tagged, ords) in enumerate(notes):
+        nt = types[which % len(types)]
+        tags = ("t",) if tagged else ()
+        card = Card(
+            f"c{number}", kind, *values[:2], "", *values[2:], tags, "", (), Location("c.yaml", number + 1)
+        )
+        fields = dict(
+            zip(("front", "back", "text", "extra", "source"), (*values[:2], "", *values[2:]), strict=True)
+        )
+        note = NoteRecord("g", nt, (*values, card.id), tags, "D", 1)
+        expected = list(check_note(RenderedCard(card, fields), note, sorted(ords)))
+        assert checker(RenderedCard(card, fields), note, sorted(ords)) == expected
+
+
 _YAML_LINES = st.sampled_from(
     [
         "cards:",

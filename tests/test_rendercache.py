@@ -771,7 +771,7 @@ def test_a_note_is_checked_again_when_anything_its_check_reads_changes(
     other = "cards:\n  - id: other\n    front: '**R**'\n    back: B\n"
     root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": card, "cards/o.yaml": other})
     assert run("--project", root, "--check").exit_code == 0
-    checks = counting(monkeypatch, build, "check_note")
+    checks = counting(monkeypatch, build.NoteChecker, "__call__")
     assert run("--project", root, "--check").exit_code == 0
     assert checks == []  # passed before, from the cache
     card_file = root / "cards" / "c.yaml"
@@ -1087,7 +1087,7 @@ def test_a_foreign_note_check_entry_is_not_trusted(
     # The card file's notes: genanki's cards of the one that passed, none for the one that did not.
     assert len(kept) == 1
     ((key, (stamp, keys, _, _)),) = kept.items()
-    checks = counting(monkeypatch, build, "check_note")
+    checks = counting(monkeypatch, build.NoteChecker, "__call__")
     assert run("--project", root, "--check").stderr == first.stderr
     assert len(checks) == 1  # the note that did not pass
     forge(render_cache_dir, key, json.dumps([stamp, keys, [[0]], [0, 0]]))
@@ -1125,19 +1125,19 @@ def test_a_note_is_checked_by_itself_once_its_file_changes(
     other = "cards:\n  - id: other\n    front: '**R**'\n    back: B\n"
     root = make_project({"decks/d.yaml": "name: D\n", "cards/c.yaml": cards, "cards/o.yaml": other})
     assert run("--project", root, "--check").exit_code == 0
-    checks = counting(monkeypatch, build, "check_note")
+    checks = counting(monkeypatch, build.NoteChecker, "__call__")
     card_file = root / "cards" / "c.yaml"
     # A card changed, one removed, one added, the others moved down: only the new texts are checked.
     edited = cards.replace("Q1**", "Q1?**").replace("  - id: c3\n    front: '**Q3**'\n    back: A\n", "")
     card_file.write_text(edited.replace("cards:\n", "cards:\n  - id: new\n    front: N\n    back: A\n"))
     assert run("--project", root, "--check").exit_code == 0
-    assert sorted(args[0].card.id for args in checks) == ["c1", "new"]  # type: ignore[attr-defined]
+    assert sorted(args[1].card.id for args in checks) == ["c1", "new"]  # type: ignore[attr-defined]
     checks.clear()
     assert run("--project", root, "--check").exit_code == 0
     assert checks == []
     card_file.write_text(cards)  # as it was two builds ago: its entry was replaced
     assert run("--project", root, "--check").exit_code == 0
-    assert sorted(args[0].card.id for args in checks) == ["c1", "c3"]  # type: ignore[attr-defined]
+    assert sorted(args[1].card.id for args in checks) == ["c1", "c3"]  # type: ignore[attr-defined]
 
 
 def test_entries_a_build_uses_stay_and_the_others_go_after_a_month(

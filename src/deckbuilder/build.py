@@ -24,7 +24,7 @@ from .lint import lint
 from .load import load_project
 from .lock import Lock, NoteInput, NoteTypeInput, Release
 from .model import Card, DeckError, DeckSpec, Diagnostic, Location, Project, deck_name, slot_maker
-from .notecheck import AnkiCards, check_note, cloze_syntax, unbalanced_html
+from .notecheck import NoteChecker, cloze_syntax, unbalanced_html
 from .notetypecache import NoteTypeCache
 from .notetypes import TemplateSet
 from .output import Content, write_all
@@ -579,11 +579,11 @@ def _plan_deck(
         cache, cards, content.notes, checks.digest, str(root / spec.location.path), checks.card_files
     )
     all_ords = []
-    anki_of = AnkiCards()
+    note_problems = NoteChecker()
     same_ords: dict[tuple[int, ...], list[int]] = {}  # most notes have the same cards: one list
     for index, ((note, ords), rc) in enumerate(zip(card_ordinals(content, checked.ords), cards, strict=True)):
         if cards_valid and index not in checked.ords:  # failed cards would only echo their problems
-            found = list(check_note(rc, note, ords, anki_of))
+            found = note_problems(rc, note, ords)
             problems.extend(found)
             if not found:
                 checked.passed(index, ords)

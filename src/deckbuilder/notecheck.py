@@ -54,6 +54,30 @@ class AnkiCards:
         return ords
 
 
+class NoteChecker:
+    """check_note's problems of each note of one package, as a list. A note that is not a cloze
+    note passes exactly when one of the same card type and note type, with the same fields
+    empty, tags or none, and the same cards from genanki passed: all check_note reads of it but
+    the places it would name. Such a note is checked once for all of them."""
+
+    def __init__(self) -> None:
+        self._anki_cards = AnkiCards()
+        self._passing: set[tuple[str, int, tuple[bool, ...], bool, tuple[int, ...]]] = set()
+
+    def __call__(self, rc: RenderedCard, note: NoteRecord, genanki_ords: list[int]) -> list[Diagnostic]:
+        nt = note.note_type
+        if nt.kind.cloze:
+            return list(check_note(rc, note, genanki_ords, self._anki_cards))
+        empty = tuple(map(ankitemplate.field_is_empty, note.fields))
+        key = (rc.card.type, id(nt), empty, bool(note.tags), tuple(genanki_ords))
+        if key in self._passing:
+            return []
+        found = list(check_note(rc, note, genanki_ords, self._anki_cards))
+        if not found:
+            self._passing.add(key)
+        return found
+
+
 def check_note(
     rc: RenderedCard,
     note: NoteRecord,
