@@ -161,6 +161,11 @@ def watchdog() -> None:
 
 def start() -> None:
     QTimer.singleShot(int((DEADLINE - time.monotonic()) * 1000) + 5000, watchdog)
+    # Anki's day begins at its rollover hour (4 AM by default): a run across it starts a new
+    # day's limits midway (a first session of 26 cards, not 20, at 04:00). Half a day away, never.
+    preferences = mw.col.get_preferences()
+    preferences.scheduling.rollover = (time.localtime().tm_hour + 12) % 24
+    mw.col.set_preferences(preferences)
     mw.set_theme(Theme.DARK if JOB["theme"] == "dark" else Theme.LIGHT)
     mw.showNormal()
     mw.resize(JOB["width"], JOB["height"])
