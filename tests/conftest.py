@@ -87,12 +87,16 @@ def cards_in_order(col: Collection) -> list:  # type: ignore[type-arg]
 
 def collection_rows(package: bytes, tmp_path: Path) -> dict[str, list[tuple[object, ...]]]:
     """Every row of every table of a package's collection, in rowid order, and its schema: what
-    Anki reads of it, whatever pages the rows are in."""
+    Anki reads of it, whatever pages the rows and indexes are in (so not the indexes' first
+    pages, the schema's root pages). The database must pass SQLite's integrity check."""
     path = tmp_path / "collection.anki2"
     path.write_bytes(zipfile.ZipFile(io.BytesIO(package)).read("collection.anki2"))
     with contextlib.closing(sqlite3.connect(path)) as db:
         tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         rows = {name: db.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall() for name in tables}
-        rows["(schema)"] = db.execute("SELECT * FROM sqlite_master ORDER BY name").fetchall()
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        rows["(schema)"] = db.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name"
+        ).fetchall()
     path.unlink()
     return rows

@@ -344,7 +344,12 @@ def _write_notes(conn: sqlite3.Connection, content: PackageContent) -> None:
     cursor = conn.cursor()
     id_gen = itertools.count(content.timestamp * 1000)
     gk = _genanki()
-    gk.module.Package([]).write_to_db(cursor, content.timestamp, id_gen)  # the schema and `col`
+    # What genanki's Package.write_to_db writes first (the schema and `col`), its indexes made
+    # once the rows are in: SQLite then sorts each index's entries once instead of inserting
+    # them row by row, a third of inserting the rows. The same schema, rows and indexes.
+    tables, create_index, index_rest = gk.module.apkg_schema.APKG_SCHEMA.partition("CREATE INDEX")
+    cursor.executescript(tables)
+    cursor.executescript(gk.module.apkg_col.APKG_COL)
     models = _models(content)
     col = _Col(cursor)
     note_rows: list[tuple[object, ...]] = []
@@ -370,6 +375,7 @@ def _write_notes(conn: sqlite3.Connection, content: PackageContent) -> None:
                 due=due,
             ).write_to_db(cursor, content.timestamp, deck.deck_id, id_gen)
     _insert_rows(cursor, note_rows, card_rows)
+    cursor.executescript(create_index + index_rest)
     col.write()
     conn.commit()
 
