@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from deckbuilder import notecheck
 from deckbuilder.ankitemplate import _EMPTY_FIELD, field_is_empty
 from deckbuilder.quickhtml import quick_html
 from deckbuilder.render import new_markdown, unwrap_paragraph
@@ -269,6 +270,7 @@ def test_note_checker_is_check_note(
         for fs in fronts
     ]
     checker = NoteChecker()
+    seen = []
     for number, (which, kind, values, tagged, ords) in enumerate(notes):
         nt = types[which % len(types)]
         tags = ("t",) if tagged else ()
@@ -281,6 +283,16 @@ def test_note_checker_is_check_note(
         note = NoteRecord("g", nt, (*values, card.id), tags, "D", 1)
         expected = list(check_note(RenderedCard(card, fields), note, sorted(ords)))
         assert checker(RenderedCard(card, fields), note, sorted(ords)) == expected
+        seen.append((RenderedCard(card, fields), note, sorted(ords), expected))
+    # Each note again, through the same checker: a note that passed is a pattern checked
+    # before, answered without check_note; the others are checked again, with their places.
+    checked: list[object] = []
+    real = notecheck.check_note
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(notecheck, "check_note", lambda *args: checked.append(args) or real(*args))
+        for rc, note, ords, expected in seen:
+            assert checker(rc, note, ords) == expected
+    assert len(checked) == sum(1 for *_, expected in seen if expected)
 
 
 _YAML_LINES = st.sampled_from(

@@ -192,12 +192,14 @@ def test_a_store_made_now_answers_without_keys_until_its_first_write(
     keyed.clear()
     again = RenderCache(tmp_path / "cache", b"settings")
     assert again.lookup(["*b*"]) == {} and keyed == ["*b*"]
+    again.close()
     for made in (tmp_path / "cache" / "render.sqlite", tmp_path / "other" / "render.sqlite"):
         made.parent.mkdir(exist_ok=True)
         made.write_bytes(b"not a database" * 100)  # started afresh: empty, made now
         keyed.clear()
         fresh = RenderCache(made.parent, b"settings")
         assert fresh.lookup(["*a*"]) == {} and keyed == []
+        fresh.close()
 
 
 def test_a_foreign_database_is_not_trusted(released: Path, tmp_path: Path, render_cache_dir: Path) -> None:

@@ -221,6 +221,15 @@ def test_the_program_runs_without_the_collector_but_serve_and_importers_have_it(
             "cli.main(standalone_mode=False)\n"
             "print('after', gc.isenabled())\n"
         ),
+        "importer's serve": (
+            "import gc, sys\n"
+            "import deckbuilder.serve\n"
+            "deckbuilder.serve.serve = lambda *args, **options: None\n"
+            "import deckbuilder.cli as cli\n"
+            "gc.disable()\n"
+            "cli.main(['serve', '--project', sys.argv[1]], standalone_mode=False)\n"
+            "print('after', gc.isenabled(), gc.get_freeze_count())\n"
+        ),
     }
     seen = {}
     for name, code in programs.items():
@@ -230,9 +239,10 @@ def test_the_program_runs_without_the_collector_but_serve_and_importers_have_it(
         )
         assert done.returncode == 0, done.stderr
         seen[name] = done.stdout.split()
-        assert (out / "sample.apkg").exists() == (name != "serve")
+        assert (out / "sample.apkg").exists() == ("serve" not in name)
     assert seen == {
         "build": ["exit", "False"],
         "serve": ["serving", "True", "True", "Stopped."],
         "importer": ["after", "True"],
+        "importer's serve": ["Stopped.", "after", "False", "0"],  # its own collector, as it was
     }

@@ -30,13 +30,23 @@ def paused() -> Iterator[None]:
             gc.enable()
 
 
+_paused_program = False
+
+
 def pause_program() -> None:
     """Off for the rest of the program, unless a command resumes it (see above)."""
+    global _paused_program
+    _paused_program = True
     gc.disable()
 
 
 def resume() -> None:
-    """On again for a program that runs on. What lives now (the program's modules) lives as long
-    as the program: it is set apart, so that no pass visits it again (gc.freeze)."""
-    gc.freeze()
-    gc.enable()
+    """On again, if pause_program turned it off, for a command that runs on. Everything alive now
+    (the program's modules, and what its imports left) is set apart, so that no pass visits it
+    again (gc.freeze): it lives as long as the program. Code that imports deckbuilder and runs
+    a command keeps its collector as it is."""
+    global _paused_program
+    if _paused_program:
+        _paused_program = False
+        gc.freeze()
+        gc.enable()

@@ -665,10 +665,12 @@ def _to_parse(
 
 
 def _size(path: Path) -> int:
+    """The size of what `path` names, links followed (only to decide: the pool reads nothing of
+    a file the loader refuses, and checks the sizes of what it reads again)."""
     try:
         return path.stat().st_size
     except OSError:
-        return 0  # (refused or unreadable: the loader says why)
+        return 0  # (gone or unreadable: the loader says why)
 
 
 def _cache_key(rel: str, raw: bytes) -> str:

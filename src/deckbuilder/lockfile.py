@@ -455,7 +455,7 @@ def _check_consistent(state: LockState, clock: int) -> None:
 
 
 def _day(when: int) -> str:
-    return datetime.datetime.fromtimestamp(when, datetime.timezone.utc).date().isoformat()
+    return datetime.datetime.fromtimestamp(when, datetime.UTC).date().isoformat()
 
 
 def _is_int(value: Any) -> bool:

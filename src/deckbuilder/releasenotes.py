@@ -298,7 +298,7 @@ def _moves_by_deck(card_ids: Sequence[str], plan: DeckPlan) -> list[str]:
 
 
 def _day(when: int) -> str:
-    return datetime.datetime.fromtimestamp(when, datetime.timezone.utc).date().isoformat()
+    return datetime.datetime.fromtimestamp(when, datetime.UTC).date().isoformat()
 
 
 def _parts(parts: Sequence[str]) -> str:

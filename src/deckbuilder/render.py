@@ -152,7 +152,9 @@ def _import_pymdownx_util() -> None:
     of setting Markdown up, which the Markdown worker does before its first text. While
     pymdownx.util is imported, the name resolves to a module whose two helpers import the real
     ones when called, and call them; then it is the real module again for any importer. If
-    urllib.request is already imported, or pymdownx.util asks it for more, it is imported as it is."""
+    urllib.request is already imported, or pymdownx.util asks it for more, it is imported as it is.
+    (For that one import, another thread importing urllib.request would get the stand-in: none
+    of ours does, in a build or beside serve's builds.)"""
     if "pymdownx.util" in sys.modules or "urllib.request" in sys.modules:
         return
     deferred = ModuleType("urllib.request")
@@ -161,7 +163,7 @@ def _import_pymdownx_util() -> None:
     sys.modules["urllib.request"] = deferred
     try:
         import pymdownx.util  # type: ignore[import-untyped]
-    except ImportError:  # (another pymdownx: the real module after all)
+    except (ImportError, AttributeError):  # (another pymdownx: the real module after all)
         sys.modules.pop("pymdownx.util", None)
         sys.modules.pop("urllib.request", None)
         import pymdownx.util  # noqa: F401
