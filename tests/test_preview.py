@@ -518,19 +518,19 @@ class Browser:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        os.close(self._to_browser)
-        self._reader.join(timeout=5)
-        if not self._reader.is_alive():
-            os.close(self._from_browser)
-        shutil.rmtree(self.profile, ignore_errors=True)
+        self._let_go(reader_timeout=5)
 
     def _kill(self) -> None:
         """End a browser that did not start: it, its children, and the threads reading it."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+        self._let_go(reader_timeout=10)
+
+    def _let_go(self, reader_timeout: float) -> None:
+        """Once the browser has ended: its pipes, its reading thread, its profile."""
         os.close(self._to_browser)
-        self._reader.join(timeout=10)
+        self._reader.join(timeout=reader_timeout)
         if not self._reader.is_alive():
             os.close(self._from_browser)
         shutil.rmtree(self.profile, ignore_errors=True)

@@ -141,18 +141,12 @@ def test_genanki_with_the_standard_cached_property_writes_what_the_backport_writ
         "import genanki.note; print(genanki.note.cached_property.__module__, 'asyncio' in sys.modules)\n"
         "import cached_property; print(hasattr(cached_property, 'threaded_cached_property'))\n"
     )
-    seen = {}
-    for how in ("standard", "backport"):
-        command = [sys.executable, "-c", code, str(sample), how, str(tmp_path / how)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        seen[how] = done.stdout.split()
+    seen = {how: _printed(code, sample, how, tmp_path / how) for how in ("standard", "backport")}
     assert seen == {
         "standard": ["functools", "False", "True"],
         "backport": ["cached_property", "True", "True"],
     }
-    for name in ("sample.apkg", "sample.release-notes.md"):
-        assert (tmp_path / "standard" / name).read_bytes() == (tmp_path / "backport" / name).read_bytes()
+    _assert_same_outputs(tmp_path / "standard", tmp_path / "backport")
 
 
 def test_markdown_is_set_up_without_urllib_request_and_converts_as_with_it(
@@ -176,18 +170,12 @@ def test_markdown_is_set_up_without_urllib_request_and_converts_as_with_it(
         "print(ours == [(real.url2pathname(t), real.pathname2url(real.url2pathname(t))) for t in texts])\n"
         "print(callable(real.urlopen), hasattr(real, 'Request'))\n"
     )
-    seen = {}
-    for how in ("deferred", "imported"):
-        command = [sys.executable, "-c", code, str(sample), how, str(tmp_path / how)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        seen[how] = done.stdout.split()
+    seen = {how: _printed(code, sample, how, tmp_path / how) for how in ("deferred", "imported")}
     assert seen == {
         "deferred": ["True", "False", "False", "False", "True", "True", "True"],
         "imported": ["True", "True", "True", "True", "True", "True", "True"],
     }
-    for name in ("sample.apkg", "sample.release-notes.md"):
-        assert (tmp_path / "deferred" / name).read_bytes() == (tmp_path / "imported" / name).read_bytes()
+    _assert_same_outputs(tmp_path / "deferred", tmp_path / "imported")
 
 
 def test_the_program_runs_without_the_collector_but_serve_and_importers_have_it(
@@ -233,16 +221,24 @@ def test_the_program_runs_without_the_collector_but_serve_and_importers_have_it(
     }
     seen = {}
     for name, code in programs.items():
-        out = tmp_path / name
-        done = subprocess.run(
-            [sys.executable, "-c", code, str(sample), str(out)], capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-        seen[name] = done.stdout.split()
-        assert (out / "sample.apkg").exists() == ("serve" not in name)
+        seen[name] = _printed(code, sample, tmp_path / name)
+        assert (tmp_path / name / "sample.apkg").exists() == ("serve" not in name)
     assert seen == {
         "build": ["exit", "False"],
         "serve": ["serving", "True", "True", "Stopped."],
         "importer": ["after", "True"],
         "importer's serve": ["Stopped.", "after", "False", "0"],  # its own collector, as it was
     }
+
+
+def _printed(code: str, *args: object) -> list[str]:
+    """The words a Python program given these arguments prints (it must succeed)."""
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def _assert_same_outputs(one: Path, other: Path) -> None:
+    """The sample's package and release notes, built into two folders, are the same bytes."""
+    for name in ("sample.apkg", "sample.release-notes.md"):
+        assert (one / name).read_bytes() == (other / name).read_bytes(), name
